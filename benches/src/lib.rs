@@ -1,0 +1,1 @@
+//! The `ringloop-bench` command's workloads and runners.

@@ -1,0 +1,1 @@
+//! Shared pieces of ringloop's runnable examples.

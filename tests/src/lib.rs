@@ -1,0 +1,1 @@
+//! Helpers shared by ringloop's integration tests.
