@@ -1,0 +1,280 @@
+//! Timer entries, their life cycle, and the slab they live in.
+//!
+//! # Where entries live
+//!
+//! Every timer is one [`Entry`] in a `Vec` (the *slab*). A timer is named by its index in the
+//! slab plus a *generation* ([`TimerKey`]). Freed entries are kept on a free list threaded
+//! through their `next` field and reused by the next insert, so once the slab has grown to the
+//! peak number of pending timers, inserting allocates nothing.
+//!
+//! # The life of an entry (the state machine)
+//!
+//! ```text
+//!              insert                    fire (advance) / cancel
+//!   Vacant ────────────────▶ Pending ─────────────────────────────▶ Vacant (generation + 1)
+//!     ▲                        │  ▲                                     │
+//!     │                        └──┘ reschedule / cascade:               │ generation would
+//!     │                             moves to another slot,              │ wrap: Retired
+//!     └──────── free list ◀──── same key stays valid ◀──────────────────┘ (never reused)
+//! ```
+//!
+//! - **Vacant**: `payload` is `None`; `next` links the free list; `generation` is the
+//!   generation the *next* occupant will carry.
+//! - **Pending**: `payload` is `Some`; the entry is linked into exactly one slot list of the
+//!   wheel through `prev`/`next`; `tick` says which slot (relative to the wheel's position).
+//! - **Retired**: a vacant entry whose generation reached `u32::MAX`. It is left off the free
+//!   list forever, so no key can ever match two different timers. This costs one entry per
+//!   four billion reuses of a slab index.
+//!
+//! A key is *live* when its generation equals its entry's and the entry is pending. Because
+//! the generation changes every time an entry leaves the pending state, a stale key (its timer
+//! fired or was cancelled) never matches again, even after the index is reused.
+//!
+//! # Bytes per pending timer
+//!
+//! `32 + size_of::<Option<T>>()`: deadline seconds (8), tick (8), deadline nanoseconds (4),
+//! generation (4), and the two list links (4 + 4). For a `Waker` payload (16 bytes, and
+//! `Option<Waker>` is also 16 thanks to its non-null pointer) that is **48 bytes**. The slab
+//! grows like a `Vec`, so its capacity is at most twice the peak number of pending timers.
+
+use std::time::Duration;
+
+/// A list link that is not an entry index: "no entry".
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Set on a link that names a slot of the wheel rather than an entry: the first entry of a
+/// slot list has `prev = SLOT_TAG | slot`, the last has `next = SLOT_TAG | slot`. Knowing its
+/// slot from either end lets an entry unlink itself in O(1) without storing its slot.
+pub(crate) const SLOT_TAG: u32 = 1 << 31;
+
+/// The largest slab index: indices must stay below [`SLOT_TAG`].
+const MAX_ENTRIES: usize = SLOT_TAG as usize;
+
+/// The name of a pending timer: a slab index and the generation it was inserted with.
+///
+/// Keys are cheap to copy and compare. A key stays valid while its timer is pending, across
+/// [`Wheel::reschedule`](crate::Wheel::reschedule); once the timer fires or is cancelled, the
+/// key is stale forever: it cancels nothing and can never name a different timer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    index: u32,
+    generation: u32,
+}
+
+impl TimerKey {
+    /// The key packed into a `u64`, for storing it in an `AtomicU64` or a C-style handle.
+    pub fn into_raw(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The key [`into_raw`](Self::into_raw) packed. Any `u64` is accepted: a value that was
+    /// never a key of this wheel is simply stale.
+    pub fn from_raw(raw: u64) -> Self {
+        TimerKey {
+            index: raw as u32,
+            generation: (raw >> 32) as u32,
+        }
+    }
+}
+
+/// One timer: see the module docs for its states.
+#[derive(Debug)]
+pub(crate) struct Entry<T> {
+    /// The deadline as given, split like a `Duration` but without its padding.
+    pub(crate) deadline_secs: u64,
+    /// The deadline's tick (rounded up), cached so cascading never divides.
+    pub(crate) tick: u64,
+    /// Sub-second nanoseconds of the deadline.
+    pub(crate) deadline_nanos: u32,
+    /// See the module docs: bumped every time the entry leaves the pending state.
+    pub(crate) generation: u32,
+    /// Previous entry in the slot list, or `SLOT_TAG | slot` for the first one.
+    pub(crate) prev: u32,
+    /// Next entry in the slot list, or `SLOT_TAG | slot` for the last one; or the next free
+    /// entry (or [`NIL`]) while vacant.
+    pub(crate) next: u32,
+    /// `Some` exactly while pending.
+    pub(crate) payload: Option<T>,
+}
+
+impl<T> Entry<T> {
+    /// The deadline as it was given to insert or reschedule.
+    pub(crate) fn deadline(&self) -> Duration {
+        Duration::new(self.deadline_secs, self.deadline_nanos)
+    }
+
+    /// Records a new deadline and its tick.
+    pub(crate) fn set_deadline(&mut self, deadline: Duration, tick: u64) {
+        self.deadline_secs = deadline.as_secs();
+        self.deadline_nanos = deadline.subsec_nanos();
+        self.tick = tick;
+    }
+}
+
+/// The slab: entries plus the head of the free list.
+#[derive(Debug)]
+pub(crate) struct Slab<T> {
+    pub(crate) entries: Vec<Entry<T>>,
+    free_head: u32,
+    pending: usize,
+}
+
+impl<T> Slab<T> {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Slab {
+            entries: Vec::with_capacity(capacity.min(MAX_ENTRIES)),
+            free_head: NIL,
+            pending: 0,
+        }
+    }
+
+    /// Pending entries.
+    pub(crate) fn len(&self) -> usize {
+        self.pending
+    }
+
+    /// Entries the slab can hold before it reallocates.
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// Makes room for `additional` more entries beyond those already allocated.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
+    /// Vacant -> Pending: takes a free entry (or grows the slab) and fills it. The caller must
+    /// link it into a slot list.
+    ///
+    /// # Panics
+    ///
+    /// Only if 2^31 timers are pending at once (about 100 GiB of entries): like a `Vec`
+    /// overflowing its capacity, this is treated as an allocation failure.
+    #[inline]
+    pub(crate) fn alloc(&mut self, deadline: Duration, tick: u64, payload: T) -> TimerKey {
+        self.pending += 1;
+        let index = self.free_head;
+        if index != NIL {
+            let entry = &mut self.entries[index as usize];
+            self.free_head = entry.next;
+            entry.set_deadline(deadline, tick);
+            entry.payload = Some(payload);
+            return TimerKey {
+                index,
+                generation: entry.generation,
+            };
+        }
+        let index = self.entries.len();
+        assert!(
+            index < MAX_ENTRIES,
+            "ringloop-timers: more than 2^31 timers"
+        );
+        self.entries.push(Entry {
+            deadline_secs: deadline.as_secs(),
+            tick,
+            deadline_nanos: deadline.subsec_nanos(),
+            generation: 0,
+            prev: NIL,
+            next: NIL,
+            payload: Some(payload),
+        });
+        TimerKey {
+            index: index as u32,
+            generation: 0,
+        }
+    }
+
+    /// The slab index of `key` if it is live (its timer is pending).
+    #[inline]
+    pub(crate) fn live(&self, key: TimerKey) -> Option<u32> {
+        let entry = self.entries.get(key.index as usize)?;
+        (entry.generation == key.generation && entry.payload.is_some()).then_some(key.index)
+    }
+
+    /// The key of the pending entry at `index`.
+    #[inline]
+    pub(crate) fn key_of(&self, index: u32) -> TimerKey {
+        TimerKey {
+            index,
+            generation: self.entries[index as usize].generation,
+        }
+    }
+
+    /// Pending -> Vacant: takes the payload out and puts the entry on the free list. The
+    /// caller must already have unlinked it from its slot list.
+    #[inline]
+    pub(crate) fn free(&mut self, index: u32) -> T {
+        let entry = &mut self.entries[index as usize];
+        let payload = entry
+            .payload
+            .take()
+            .expect("ringloop-timers: freeing a vacant entry (a bug in the wheel)");
+        self.pending -= 1;
+        if entry.generation == u32::MAX - 1 {
+            // Retired: reusing the index would eventually bring generation 0 back and let a
+            // four-billion-reuses-old key match a new timer.
+            entry.generation = u32::MAX;
+        } else {
+            entry.generation += 1;
+            entry.next = self.free_head;
+            self.free_head = index;
+        }
+        payload
+    }
+
+    /// Test hook: jump an entry's generation, to reach retirement without 2^32 reuses.
+    #[cfg(test)]
+    pub(crate) fn set_generation(&mut self, index: u32, generation: u32) {
+        self.entries[index as usize].generation = generation;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_entries_are_reused_with_a_new_generation() {
+        let mut slab = Slab::with_capacity(0);
+        let a = slab.alloc(Duration::ZERO, 0, "a");
+        assert_eq!(slab.live(a), Some(0));
+        assert_eq!(slab.free(0), "a");
+        assert_eq!(slab.live(a), None, "a freed key is stale");
+        let b = slab.alloc(Duration::ZERO, 0, "b");
+        assert_eq!(b.index, a.index, "the free entry is reused");
+        assert_ne!(b, a);
+        assert_eq!(
+            slab.live(a),
+            None,
+            "the old key does not name the new timer"
+        );
+        assert_eq!(slab.live(b), Some(0));
+        assert_eq!(slab.entries.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_whose_generation_is_exhausted_is_retired() {
+        let mut slab = Slab::with_capacity(0);
+        let first = slab.alloc(Duration::ZERO, 0, 1);
+        slab.set_generation(first.index, u32::MAX - 1);
+        let old = slab.key_of(first.index);
+        slab.free(first.index);
+        assert_eq!(slab.live(old), None);
+        let next = slab.alloc(Duration::ZERO, 0, 2);
+        assert_ne!(next.index, first.index, "a retired entry is never reused");
+        assert_eq!(
+            slab.live(TimerKey::from_raw(u64::from(u32::MAX) << 32)),
+            None
+        );
+        assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn raw_keys_round_trip_and_garbage_is_stale() {
+        let mut slab = Slab::with_capacity(0);
+        let key = slab.alloc(Duration::from_secs(1), 1, ());
+        assert_eq!(TimerKey::from_raw(key.into_raw()), key);
+        assert_eq!(slab.live(TimerKey::from_raw(u64::MAX)), None);
+        assert_eq!(slab.live(TimerKey::from_raw(7)), None, "index out of range");
+    }
+}

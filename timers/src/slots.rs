@@ -1,0 +1,215 @@
+//! The slots of the wheel: one doubly linked list of entries per slot, and the occupancy
+//! bitmaps that find the first non-empty slot without looking at any entry.
+//!
+//! # Lists through the slab
+//!
+//! A slot is `{ head, tail, min_tick }`. The lists are *intrusive*: the links live in the
+//! entries themselves (`prev`, `next`), so linking allocates nothing. The two ends of a list
+//! point back at their slot with a tagged link (`SLOT_TAG | slot`), which is how an entry
+//! unlinks itself in O(1) knowing only its own index:
+//!
+//! ```text
+//!   slot 70: head ──▶ [e4] ◀──▶ [e9] ◀──▶ [e2] ◀── tail
+//!               prev = TAG|70              next = TAG|70
+//! ```
+//!
+//! New entries go to the tail, so entries of the same tick fire in insertion order, as
+//! asyncio's `call_at` does for equal `when`s.
+//!
+//! # Occupancy bitmaps
+//!
+//! `bitmaps[L]` has bit `d` set exactly when slot `d` of level `L` is non-empty, and bit `L` of
+//! `levels` is set exactly when `bitmaps[L] != 0`. The first occupied slot of the wheel (see
+//! `geometry`: lower levels come first) is then `levels.trailing_zeros()` followed by
+//! `bitmaps[level].trailing_zeros()`: two instructions, whatever the number of entries.
+//!
+//! # The per-slot lower bound
+//!
+//! A higher-level slot is 64^L ticks wide, so its first tick can be far earlier than any entry
+//! in it. Each slot therefore keeps `min_tick`, the smallest tick ever linked into it since it
+//! was last empty. Unlinking never raises it (that would need a scan), so it is a *lower bound*
+//! on the slot's entries, exact in the common case. `next_expiration` reports it, which spares
+//! the caller the wake-ups a wheel would otherwise need just to cascade.
+
+use crate::entry::{Slab, NIL, SLOT_TAG};
+use crate::geometry::{SlotIndex, LEVELS, SLOTS, TOTAL_SLOTS};
+
+/// One slot: the ends of its entry list and a lower bound on its entries' ticks.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    head: u32,
+    tail: u32,
+    min_tick: u64,
+}
+
+const EMPTY: Slot = Slot {
+    head: NIL,
+    tail: NIL,
+    min_tick: u64::MAX,
+};
+
+/// Every slot of every level, with the occupancy bitmaps.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    slots: Box<[Slot; TOTAL_SLOTS]>,
+    bitmaps: [u64; LEVELS],
+    levels: u16,
+}
+
+#[inline]
+fn is_slot_link(link: u32) -> bool {
+    link & SLOT_TAG != 0
+}
+
+impl Slots {
+    pub(crate) fn new() -> Self {
+        Slots {
+            slots: Box::new([EMPTY; TOTAL_SLOTS]),
+            bitmaps: [0; LEVELS],
+            levels: 0,
+        }
+    }
+
+    #[inline]
+    fn mark_occupied(&mut self, slot: SlotIndex) {
+        let level = slot / SLOTS;
+        self.bitmaps[level] |= 1 << (slot % SLOTS);
+        self.levels |= 1 << level;
+    }
+
+    #[inline]
+    fn mark_empty(&mut self, slot: SlotIndex) {
+        let level = slot / SLOTS;
+        self.slots[slot] = EMPTY;
+        self.bitmaps[level] &= !(1 << (slot % SLOTS));
+        if self.bitmaps[level] == 0 {
+            self.levels &= !(1 << level);
+        }
+    }
+
+    /// Links the (pending, unlinked) entry `index` at the tail of `slot`.
+    #[inline]
+    pub(crate) fn push_back<T>(&mut self, slab: &mut Slab<T>, slot: SlotIndex, index: u32) {
+        let tag = SLOT_TAG | slot as u32;
+        let tick = slab.entries[index as usize].tick;
+        let s = &mut self.slots[slot];
+        let old_tail = s.tail;
+        s.tail = index;
+        s.min_tick = s.min_tick.min(tick);
+        let entry = &mut slab.entries[index as usize];
+        entry.next = tag;
+        if old_tail == NIL {
+            entry.prev = tag;
+            self.slots[slot].head = index;
+            self.mark_occupied(slot);
+        } else {
+            entry.prev = old_tail;
+            slab.entries[old_tail as usize].next = index;
+        }
+    }
+
+    /// Unlinks the pending entry `index` from whichever slot holds it.
+    #[inline]
+    pub(crate) fn unlink<T>(&mut self, slab: &mut Slab<T>, index: u32) {
+        let entry = &slab.entries[index as usize];
+        let (prev, next) = (entry.prev, entry.next);
+        match (is_slot_link(prev), is_slot_link(next)) {
+            // The only entry: the slot becomes empty.
+            (true, true) => self.mark_empty((prev & !SLOT_TAG) as usize),
+            // The first of several.
+            (true, false) => {
+                self.slots[(prev & !SLOT_TAG) as usize].head = next;
+                slab.entries[next as usize].prev = prev;
+            }
+            // The last of several.
+            (false, true) => {
+                self.slots[(next & !SLOT_TAG) as usize].tail = prev;
+                slab.entries[prev as usize].next = next;
+            }
+            // In the middle.
+            (false, false) => {
+                slab.entries[prev as usize].next = next;
+                slab.entries[next as usize].prev = prev;
+            }
+        }
+    }
+
+    /// Unlinks and returns the first entry of `slot`, if any.
+    #[inline]
+    pub(crate) fn pop_front<T>(&mut self, slab: &mut Slab<T>, slot: SlotIndex) -> Option<u32> {
+        let head = self.slots[slot].head;
+        if head == NIL {
+            return None;
+        }
+        self.unlink(slab, head);
+        Some(head)
+    }
+
+    /// The first occupied slot of the wheel: the lowest digit of the lowest occupied level.
+    #[inline]
+    pub(crate) fn first_occupied(&self) -> Option<(usize, usize)> {
+        if self.levels == 0 {
+            return None;
+        }
+        let level = self.levels.trailing_zeros() as usize;
+        let digit = self.bitmaps[level].trailing_zeros() as usize;
+        Some((level, digit))
+    }
+
+    /// A lower bound on the ticks of the entries in `slot` (`u64::MAX` when empty).
+    #[inline]
+    pub(crate) fn min_tick(&self, slot: SlotIndex) -> u64 {
+        self.slots[slot].min_tick
+    }
+
+    /// Checks every structural invariant by walking every list: for tests only.
+    #[cfg(test)]
+    pub(crate) fn check<T>(&self, slab: &Slab<T>, now: u64) -> usize {
+        use crate::geometry::{level_for, slot_start};
+        let mut linked = 0;
+        for (slot, s) in self.slots.iter().enumerate() {
+            let (level, digit) = (slot / SLOTS, slot % SLOTS);
+            let occupied = self.bitmaps[level] & (1 << digit) != 0;
+            assert_eq!(
+                occupied,
+                s.head != NIL,
+                "bitmap matches list at slot {slot}"
+            );
+            assert_eq!(
+                self.levels & (1 << level) != 0,
+                self.bitmaps[level] != 0,
+                "level summary matches bitmap {level}"
+            );
+            if !occupied {
+                assert_eq!(s.tail, NIL);
+                continue;
+            }
+            let tag = SLOT_TAG | slot as u32;
+            let mut prev = tag;
+            let mut at = s.head;
+            loop {
+                let e = &slab.entries[at as usize];
+                assert!(e.payload.is_some(), "a linked entry is pending");
+                assert_eq!(e.prev, prev, "back link at slot {slot}");
+                assert!(e.tick >= s.min_tick, "min_tick is a lower bound");
+                assert!(e.tick >= now, "no pending entry is overdue");
+                assert_eq!(level_for(now, e.tick), level, "entry on its level");
+                assert_eq!(crate::geometry::digit(e.tick, level), digit);
+                assert!(slot_start(now, level, digit) <= e.tick);
+                linked += 1;
+                if e.next == tag {
+                    assert_eq!(s.tail, at, "tail at slot {slot}");
+                    break;
+                }
+                prev = at;
+                at = e.next;
+            }
+        }
+        assert_eq!(
+            linked,
+            slab.len(),
+            "every pending entry is linked exactly once"
+        );
+        linked
+    }
+}
