@@ -1,0 +1,171 @@
+//! The Python rows: `asyncio` (the standard library's default event loop) and `uvloop`
+//! (libuv's loop, when `import uvloop` works), through the bundled `asyncio_bench.py`.
+//!
+//! The script is compiled into this binary (`include_str!`) and run as
+//! `python3 -c <script> --loop asyncio --workload W -n N --seed S`, so the command needs no
+//! file beside it. The `--cell` child that calls [`Runner::run`] here waits for the interpreter,
+//! so the parent's `wait4` on the child sees the interpreter's peak RSS too (Linux folds a
+//! waited-for grandchild's `maxrss` into the child's).
+//!
+//! The interpreter is `$RINGLOOP_BENCH_PYTHON` if set, else `python3` from `PATH`, resolved once
+//! to its real executable (`sys.executable`) so that a version-manager shim in front of it
+//! (pyenv's adds a fifth of a second) is not paid on every cell.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::Runner;
+use crate::workload::{Params, Sample, Workload};
+
+/// The bundled script, the same file `python3 benches/asyncio_bench.py` runs by hand.
+pub const SCRIPT: &str = include_str!("../../asyncio_bench.py");
+
+/// The environment variable that names the interpreter to use instead of `python3`.
+pub const PYTHON_ENV: &str = "RINGLOOP_BENCH_PYTHON";
+
+/// One Python event loop.
+pub struct Python {
+    uvloop: bool,
+}
+
+/// `asyncio` and `uvloop`.
+pub fn runners() -> Vec<Box<dyn Runner>> {
+    vec![
+        Box::new(Python { uvloop: false }),
+        Box::new(Python { uvloop: true }),
+    ]
+}
+
+/// The interpreter's real path, or why there is none.
+pub fn interpreter() -> Result<String, String> {
+    static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let named = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+            let out = Command::new(&named)
+                .args(["-c", "import asyncio, sys; print(sys.executable)"])
+                .output()
+                .map_err(|e| format!("cannot run {named}: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{named} cannot import asyncio: {}",
+                    last_line(&out.stderr)
+                ));
+            }
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Ok(if path.is_empty() { named } else { path })
+        })
+        .clone()
+}
+
+/// The last non-empty line of a process's output, for error messages.
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)")
+        .trim()
+        .to_string()
+}
+
+impl Python {
+    fn loop_name(&self) -> &'static str {
+        if self.uvloop {
+            "uvloop"
+        } else {
+            "asyncio"
+        }
+    }
+}
+
+impl Runner for Python {
+    fn id(&self) -> &'static str {
+        self.loop_name()
+    }
+
+    fn available(&self) -> Result<(), String> {
+        let python = interpreter()?;
+        if self.uvloop {
+            let out = Command::new(&python)
+                .args(["-c", "import uvloop"])
+                .output()
+                .map_err(|e| format!("cannot run {python}: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("{python}: {}", last_line(&out.stderr)));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, workload: Workload, params: &Params) -> Result<Sample, String> {
+        let python = interpreter()?;
+        let out = Command::new(&python)
+            .args(["-c", SCRIPT, "--loop", self.loop_name()])
+            .args(["--workload", workload.name()])
+            .args(["-n", &params.n.to_string()])
+            .args(["--seed", &params.seed.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the Python script failed ({}): {}",
+                out.status,
+                last_line(&out.stderr)
+            ));
+        }
+        let line = last_line(&out.stdout);
+        serde_json::from_str(&line)
+            .map_err(|e| format!("the Python script printed {line:?}, not a sample: {e}"))
+    }
+}
+
+/// The first `k` durations (microseconds) as the Python script draws them for `seed`.
+pub fn script_durations_us(seed: u64, k: u64) -> Result<Vec<u64>, String> {
+    let python = interpreter()?;
+    let out = Command::new(&python)
+        .args(["-c", SCRIPT, "--seed", &seed.to_string()])
+        .args(["--durations", &k.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        return Err(last_line(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().map_err(|e| format!("{l:?}: {e}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload;
+
+    #[test]
+    fn python_draws_the_same_durations_as_rust() {
+        if let Err(why) = interpreter() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+        for seed in [workload::DEFAULT_SEED, 1, u64::MAX] {
+            let rust: Vec<u64> = workload::durations(seed, 500)
+                .iter()
+                .map(|d| d.as_micros() as u64)
+                .collect();
+            assert_eq!(script_durations_us(seed, 500).unwrap(), rust, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_script_failure_comes_back_as_an_error() {
+        if interpreter().is_err() {
+            return;
+        }
+        // -n 0 is refused by the script; the runner must say so, not panic.
+        let err = Python { uvloop: false }
+            .run(Workload::SpawnJoin, &Params { n: 0, seed: 1 })
+            .unwrap_err();
+        assert!(err.contains("-n must be at least 1"), "{err}");
+    }
+}
