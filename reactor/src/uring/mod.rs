@@ -1,0 +1,684 @@
+//! The io_uring backend: readiness through multishot polls, and completion-based operations.
+//!
+//! # How io_uring works (for a student)
+//!
+//! `io_uring_setup` creates two ring buffers shared between the process and the kernel,
+//! mapped into our memory:
+//!
+//! - the **submission queue** (SQ): we write entries ("receive into this buffer from that
+//!   socket, call it #42") and advance its tail;
+//! - the **completion queue** (CQ): the kernel writes results ("#42: 1,024 bytes") and
+//!   advances its tail; we read them and advance its head.
+//!
+//! One syscall, `io_uring_enter`, tells the kernel "I queued *n* entries" and optionally
+//! "sleep until *m* completions are ready, or until this timeout". Many operations can go in
+//! one `enter`, and completions are read from shared memory with no syscall at all: that is
+//! the batching advantage over epoll, which needs a syscall per `read`/`write` on top of
+//! each `epoll_wait`.
+//!
+//! The price is ownership: the kernel uses our buffers *after* `enter` returns, until the
+//! completion. See [`crate::op`] for why an [`Op`] owns its buffers, and [`slots`] for the
+//! state machine that keeps every in-flight op alive until its completion.
+//!
+//! # How this backend uses it
+//!
+//! - **Readiness** (`register`): one multishot `POLL_ADD` per descriptor. It posts a
+//!   completion (with `IORING_CQE_F_MORE`) each time the descriptor's readiness changes and
+//!   stays armed: edge-triggered by default for multishot polls, the same contract as epoll.
+//! - **Operations** (`submit`): accept, connect, recv, send, read, write, close, timeout;
+//!   `cancel` queues an `ASYNC_CANCEL`. Entries are queued in the SQ and go to the kernel with
+//!   the next `enter`: the poller's, or the submitter's own when a poller is blocked (it
+//!   would not see them until it woke).
+//! - **Deadlines**: the wait's own timeout (`IORING_ENTER_EXT_ARG` with a timespec, kernel
+//!   5.11+), nanosecond precision, no extra entry.
+//! - **The waker**: a multishot poll on the waker's eventfd ends a blocked wait.
+//!
+//! # Under pressure
+//!
+//! - **Full SQ**: flush it with `enter` and push again.
+//! - **CQ overflow**: with `IORING_FEAT_NODROP` (required) the kernel keeps completions that
+//!   did not fit on an internal list, but moves them back into the CQ only during an `enter`
+//!   with `GETEVENTS` (io-uring #302, tokio-uring PR #153). After draining the CQ, if the
+//!   overflow flag is set, we enter again to flush, and drain again.
+//! - **`EBUSY`** from `enter` (older kernels, when overflowed completions cannot be flushed):
+//!   drain the CQ into a backlog we process first, then retry. **`EINTR`**: retry.
+//!
+//! # Locks
+//!
+//! `state` guards the SQ, the CQ and the slab; it is held for short, non-blocking sections.
+//! The blocking wait runs *without* it (the kernel allows `enter` from several threads), so
+//! other threads can submit, register and cancel while the poller sleeps. The poll lock makes
+//! pollers take turns.
+
+mod prep;
+mod slots;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::sys::{self, Syscall};
+use crate::waker::WakeState;
+use crate::{Event, Events, Interest, Op, OpId, Readiness, Token};
+use slots::{Slot, Slots, INTERNAL, WAKER};
+
+/// The opcodes this backend uses; a kernel lacking any of them gets epoll instead.
+const NEEDED: [(u8, &str); 11] = [
+    (opcode::PollAdd::CODE, "POLL_ADD"),
+    (opcode::PollRemove::CODE, "POLL_REMOVE"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::Timeout::CODE, "TIMEOUT"),
+];
+
+/// How long dropping the reactor waits for the kernel to finish cancelled operations before
+/// it gives up and leaks their buffers (never frees memory the kernel may still write).
+const DROP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The io_uring backend.
+pub(crate) struct Uring {
+    ring: ManuallyDrop<IoUring>,
+    state: Mutex<State>,
+    poll_lock: Mutex<()>,
+    wake: Arc<WakeState>,
+}
+
+struct State {
+    slots: Slots,
+    /// Registered descriptors and the `user_data` of their poll.
+    regs: HashMap<RawFd, u64>,
+    /// Completions taken off the CQ by a submitter (to make room) and not yet delivered.
+    backlog: VecDeque<(u64, i32, u32)>,
+    /// Entries whose final completion has not arrived (ops, polls, internal requests).
+    inflight: usize,
+    /// Polls whose multishot ended while still wanted: re-armed after the drain.
+    rearm: Vec<u64>,
+    /// The waker's poll ended: re-arm it.
+    rearm_waker: bool,
+    /// Counts polls, to merge one token's completions within a poll.
+    turn: u64,
+    /// Set by drop: stop re-arming.
+    closing: bool,
+}
+
+fn poll_mask(i: Interest) -> u32 {
+    let mut m = 0;
+    if i.is_readable() {
+        m |= (libc::POLLIN | libc::POLLRDHUP) as u16 as u32;
+    }
+    if i.is_writable() {
+        m |= libc::POLLOUT as u16 as u32;
+    }
+    m
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the ring inconsistent (every section
+    // re-reads the shared head and tail), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Uring {
+    /// Sets up a ring of `entries` submission entries, probes the kernel and arms the waker.
+    /// Errors are meant for the fallback decision in [`crate::backend`].
+    pub(crate) fn new(entries: u32, wake: Arc<WakeState>) -> io::Result<Uring> {
+        let ring = sys::call(Syscall::IoUringSetup, || {
+            IoUring::builder().setup_clamp().build(entries)
+        })?;
+        let params = ring.params();
+        if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel < 5.11)",
+            ));
+        }
+        let mut probe = io_uring::Probe::new();
+        sys::call(Syscall::IoUringRegister, || {
+            ring.submitter().register_probe(&mut probe)
+        })
+        .map_err(|e| {
+            // A kernel that cannot even answer the probe (IORING_REGISTER_PROBE is 5.6+)
+            // lacks what we need: treat it as "unsupported", which falls back.
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("io_uring opcode probe failed: {e}"),
+            )
+        })?;
+        for (code, name) in NEEDED {
+            if !probe.is_supported(code) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("io_uring lacks the {name} opcode"),
+                ));
+            }
+        }
+        let uring = Uring {
+            ring: ManuallyDrop::new(ring),
+            state: Mutex::new(State {
+                slots: Slots::new(),
+                regs: HashMap::new(),
+                backlog: VecDeque::new(),
+                inflight: 0,
+                rearm: Vec::new(),
+                rearm_waker: false,
+                turn: 0,
+                closing: false,
+            }),
+            poll_lock: Mutex::new(()),
+            wake,
+        };
+        {
+            let mut st = lock(&uring.state);
+            uring.arm_waker(&mut st)?;
+            uring.flush(&mut st)?;
+        }
+        Ok(uring)
+    }
+
+    fn arm_waker(&self, st: &mut State) -> io::Result<()> {
+        let e = opcode::PollAdd::new(types::Fd(self.wake.fd()), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(WAKER);
+        self.push(st, &e)
+    }
+
+    /// Queues one entry, flushing the SQ to the kernel when it is full.
+    fn push(&self, st: &mut State, e: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: the SQ is only touched under the state lock, which `st` proves we hold,
+            // so there is one producer. Dropping `sq` publishes the new tail.
+            let mut sq = unsafe { self.ring.submission_shared() };
+            // SAFETY: every pointer in `e` refers to memory owned by a slot (or to the
+            // reactor itself), which outlives the entry's completion (see `slots`).
+            if unsafe { sq.push(e) }.is_ok() {
+                drop(sq);
+                st.inflight += 1;
+                return Ok(());
+            }
+            drop(sq);
+            // Full: hand what is queued to the kernel, then there is room.
+            self.flush(st)?;
+        }
+    }
+
+    /// Hands every queued entry to the kernel (`io_uring_enter` without waiting).
+    fn flush(&self, st: &mut State) -> io::Result<()> {
+        let mut busy = 0;
+        loop {
+            match sys::call(Syscall::IoUringEnter, || self.ring.submitter().submit()) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The CQ is overflowing and the kernel wants room before taking more work
+                // (EBUSY), or is short of request memory (EAGAIN): move completions to our
+                // backlog and try again. Bounded, so a kernel that never yields room gives an
+                // error rather than a spin.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
+                        && busy < 64 =>
+                {
+                    busy += 1;
+                    let moved = self.to_backlog(st);
+                    if moved == 0 && busy > 8 {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves every completion in the CQ to the backlog; returns how many.
+    fn to_backlog(&self, st: &mut State) -> usize {
+        // SAFETY: the CQ is only touched under the state lock (held: `st`).
+        let cq = unsafe { self.ring.completion_shared() };
+        let before = st.backlog.len();
+        for c in cq {
+            st.backlog.push_back((c.user_data(), c.result(), c.flags()));
+        }
+        st.backlog.len() - before
+    }
+
+    /// Whether entries are queued but not yet handed to the kernel, or overflowed completions
+    /// wait in the kernel.
+    fn needs_enter(&self) -> bool {
+        // SAFETY: reading head, tail and flags is done with atomics; the short-lived view
+        // pushes nothing, so it cannot race with the producer.
+        let sq = unsafe { self.ring.submission_shared() };
+        !sq.is_empty() || sq.cq_overflow()
+    }
+
+    pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        // epoll_ctl rejects a bad descriptor at once; io_uring would only say so in a
+        // completion. Check now so both backends fail the same way.
+        sys::check_fd(fd)?;
+        let mut st = lock(&self.state);
+        if st.regs.contains_key(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.arm_poll(&mut st, fd, token, interest)?;
+        self.kick(&mut st)
+    }
+
+    fn arm_poll(
+        &self,
+        st: &mut State,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let ud = st.slots.insert(Slot::Poll {
+            fd,
+            token,
+            interest,
+            armed: true,
+            active: true,
+            last: None,
+        });
+        let e = opcode::PollAdd::new(types::Fd(fd), poll_mask(interest))
+            .multi(true)
+            .build()
+            .user_data(ud);
+        if let Err(err) = self.push(st, &e) {
+            st.slots.remove(ud);
+            return Err(err);
+        }
+        st.regs.insert(fd, ud);
+        Ok(())
+    }
+
+    /// Stops a registration: events for it are dropped from now on, and the kernel is asked
+    /// to remove the poll. Returns whether a removal was queued.
+    fn disarm(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
+        let ud = st
+            .regs
+            .remove(&fd)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        let armed = match st.slots.get_mut(ud) {
+            Some(Slot::Poll { armed, active, .. }) => {
+                *active = false;
+                *armed
+            }
+            _ => false,
+        };
+        if armed {
+            let e = opcode::PollRemove::new(ud).build().user_data(INTERNAL);
+            self.push(st, &e)?;
+        } else {
+            st.slots.remove(ud);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        self.disarm(&mut st, fd)?;
+        self.arm_poll(&mut st, fd, token, interest)?;
+        self.kick(&mut st)
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        self.disarm(&mut st, fd)?;
+        // Submit the removal now, not at the next poll: the kernel's poll holds a reference
+        // to the file, so until it is removed, closing `fd` would not really close the socket
+        // (the peer would not see EOF).
+        self.flush(&mut st)
+    }
+
+    /// After queueing: if a poller is blocked in the kernel it will not look at the SQ until
+    /// it wakes, so enter the kernel ourselves. Otherwise the next poll submits the batch.
+    fn kick(&self, st: &mut State) -> io::Result<()> {
+        if self.wake.is_polling() {
+            self.flush(st)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn submit(&self, op: Op, token: Token) -> io::Result<OpId> {
+        prep::validate(&op)?;
+        let mut st = lock(&self.state);
+        let ud = st.slots.insert(Slot::Op {
+            token,
+            op,
+            cancel_requested: false,
+        });
+        let e = match st.slots.get_mut(ud) {
+            Some(Slot::Op { op, .. }) => prep::entry(op, ud),
+            _ => unreachable!("slot {ud:#x} was just inserted"),
+        };
+        if let Err(err) = self.push(&mut st, &e) {
+            // Never reached the kernel: the op is simply dropped.
+            st.slots.remove(ud);
+            return Err(err);
+        }
+        if let Some(Slot::Op { op, .. }) = st.slots.get_mut(ud) {
+            prep::pushed(op);
+        }
+        self.kick(&mut st)?;
+        Ok(OpId(ud))
+    }
+
+    pub(crate) fn cancel(&self, id: OpId) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        match st.slots.get_mut(id.0) {
+            Some(Slot::Op {
+                cancel_requested, ..
+            }) if !*cancel_requested => {
+                *cancel_requested = true;
+            }
+            // Already completed (its event is delivered or about to be), or already asked.
+            _ => return Ok(()),
+        }
+        let e = opcode::AsyncCancel::new(id.0).build().user_data(INTERNAL);
+        self.push(&mut st, &e)?;
+        self.kick(&mut st)
+    }
+
+    pub(crate) fn poll(&self, events: &mut Events, deadline: Option<Instant>) -> io::Result<()> {
+        let _turn = lock(&self.poll_lock);
+        {
+            let mut st = lock(&self.state);
+            st.turn += 1;
+            self.drain(&mut st, events)?;
+        }
+        let may_block = self.wake.begin_poll() && events.is_empty();
+        let wait = if may_block {
+            match deadline {
+                None => Some(None),
+                Some(d) => {
+                    let now = Instant::now();
+                    (d > now).then_some(Some(d))
+                }
+            }
+        } else {
+            None
+        };
+        let result = match wait {
+            Some(deadline) => self.wait(deadline),
+            None => {
+                if self.needs_enter() {
+                    self.flush(&mut lock(&self.state))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        self.wake.end_poll();
+        result?;
+        let mut st = lock(&self.state);
+        self.drain(&mut st, events)
+    }
+
+    /// Submits what is queued and sleeps until a completion or `deadline`, without the state
+    /// lock. Returns early on a signal only once the deadline has passed.
+    fn wait(&self, deadline: Option<Instant>) -> io::Result<()> {
+        loop {
+            let r = match deadline {
+                None => sys::call(Syscall::IoUringEnter, || {
+                    self.ring.submitter().submit_and_wait(1)
+                }),
+                Some(d) => {
+                    // Relative to a fresh now, so the kernel's timer cannot end early.
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(());
+                    }
+                    let ts = types::Timespec::from(left);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    sys::call(Syscall::IoUringEnter, || {
+                        self.ring.submitter().submit_with_args(1, &args)
+                    })
+                }
+            };
+            match r {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.raw_os_error() {
+                    // The deadline passed.
+                    Some(libc::ETIME) => return Ok(()),
+                    // A signal: wait again for the rest of the time.
+                    Some(libc::EINTR) => continue,
+                    // The CQ needs room first; the drain after the wait makes it.
+                    Some(libc::EBUSY) => {
+                        self.to_backlog(&mut lock(&self.state));
+                        return Ok(());
+                    }
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// Delivers backlog and CQ completions into `events` (up to its capacity), flushing
+    /// overflowed completions from the kernel, then re-arms ended multishot polls.
+    fn drain(&self, st: &mut State, events: &mut Events) -> io::Result<()> {
+        while events.room() > 0 {
+            let Some((ud, res, flags)) = st.backlog.pop_front() else {
+                break;
+            };
+            self.process(st, ud, res, flags, events);
+        }
+        loop {
+            {
+                // SAFETY: the CQ is only touched under the state lock (held: `st`).
+                let mut cq = unsafe { self.ring.completion_shared() };
+                while events.room() > 0 {
+                    let Some(c) = cq.next() else { break };
+                    self.process(st, c.user_data(), c.result(), c.flags(), events);
+                }
+            }
+            if events.room() == 0 {
+                break;
+            }
+            // SAFETY: as in `needs_enter`: an atomic read of the SQ flags.
+            let overflow = unsafe { self.ring.submission_shared() }.cq_overflow();
+            if !overflow {
+                break;
+            }
+            // The kernel holds completions that did not fit; only an enter with GETEVENTS
+            // moves them into the CQ (io-uring #302). submit_and_wait(0) sets that flag
+            // when the overflow bit is up.
+            match sys::call(Syscall::IoUringEnter, || {
+                self.ring.submitter().submit_and_wait(0)
+            }) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.rearm(st)
+    }
+
+    fn rearm(&self, st: &mut State) -> io::Result<()> {
+        if st.closing {
+            st.rearm.clear();
+            st.rearm_waker = false;
+            return Ok(());
+        }
+        if std::mem::take(&mut st.rearm_waker) {
+            self.arm_waker(st)?;
+        }
+        for ud in std::mem::take(&mut st.rearm) {
+            let e = match st.slots.get_mut(ud) {
+                Some(Slot::Poll {
+                    fd,
+                    interest,
+                    armed,
+                    active: true,
+                    ..
+                }) => {
+                    *armed = true;
+                    opcode::PollAdd::new(types::Fd(*fd), poll_mask(*interest))
+                        .multi(true)
+                        .build()
+                        .user_data(ud)
+                }
+                _ => continue,
+            };
+            self.push(st, &e)?;
+        }
+        Ok(())
+    }
+
+    /// Handles one completion (see the state diagrams in [`slots`]).
+    fn process(&self, st: &mut State, ud: u64, res: i32, flags: u32, events: &mut Events) {
+        let last = !cqueue::more(flags);
+        match ud {
+            WAKER => {
+                if last {
+                    st.inflight -= 1;
+                    st.rearm_waker = true;
+                }
+            }
+            INTERNAL => st.inflight -= 1,
+            _ => {
+                let turn = st.turn;
+                match st.slots.get_mut(ud) {
+                    Some(Slot::Op { .. }) => {
+                        st.inflight -= 1;
+                        if let Some(Slot::Op { token, mut op, .. }) = st.slots.remove(ud) {
+                            let result = prep::complete(&mut op, res);
+                            events.push(Event::Completed {
+                                token,
+                                id: OpId(ud),
+                                result,
+                                op,
+                            });
+                        }
+                    }
+                    Some(Slot::Poll {
+                        token,
+                        armed,
+                        active,
+                        last: merged,
+                        ..
+                    }) => {
+                        if *active && (res >= 0 || last) {
+                            let r = if res >= 0 {
+                                Readiness::from_poll_mask(res as u32)
+                            } else {
+                                Readiness::from_bits(Readiness::ERROR)
+                            };
+                            push_ready(events, *token, r, merged, turn);
+                        }
+                        if last {
+                            st.inflight -= 1;
+                            *armed = false;
+                            if !*active {
+                                st.slots.remove(ud);
+                            } else if res >= 0 {
+                                st.rearm.push(ud);
+                            }
+                        }
+                    }
+                    Some(Slot::Free { .. }) | None => {
+                        debug_assert!(false, "completion for unknown user_data {ud:#x}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds readiness for `token`, merging with its event from the same poll if there is one,
+/// so a descriptor appears at most once per poll (as with epoll).
+fn push_ready(
+    events: &mut Events,
+    token: Token,
+    r: Readiness,
+    merged: &mut Option<(u64, usize)>,
+    turn: u64,
+) {
+    if let Some((t, i)) = *merged {
+        if t == turn {
+            if let Some(Event::Ready {
+                token: tk,
+                readiness,
+            }) = events.get_mut(i)
+            {
+                if *tk == token {
+                    *readiness = *readiness | r;
+                    return;
+                }
+            }
+        }
+    }
+    *merged = Some((turn, events.len()));
+    events.push(Event::Ready {
+        token,
+        readiness: r,
+    });
+}
+
+impl Drop for Uring {
+    /// Cancels every in-flight entry and waits for each one's final completion before
+    /// anything (buffers, fds, the ring's memory) is freed.
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        st.closing = true;
+        let mut st = std::mem::replace(
+            st,
+            State {
+                slots: Slots::new(),
+                regs: HashMap::new(),
+                backlog: VecDeque::new(),
+                inflight: 0,
+                rearm: Vec::new(),
+                rearm_waker: false,
+                turn: 0,
+                closing: true,
+            },
+        );
+        let mut targets = st.slots.keys();
+        targets.push(WAKER);
+        for ud in targets {
+            let e = opcode::AsyncCancel::new(ud).build().user_data(INTERNAL);
+            if self.push(&mut st, &e).is_err() {
+                break;
+            }
+        }
+        let _ = self.flush(&mut st);
+        let start = Instant::now();
+        let mut scratch = Events::with_capacity(1024);
+        while st.inflight > 0 && start.elapsed() < DROP_PATIENCE {
+            scratch.clear();
+            let _ = self.drain(&mut st, &mut scratch);
+            if st.inflight == 0 {
+                break;
+            }
+            let ts = types::Timespec::from(Duration::from_millis(100));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = sys::call(Syscall::IoUringEnter, || {
+                self.ring.submitter().submit_with_args(1, &args)
+            });
+        }
+        scratch.clear();
+        if st.inflight == 0 {
+            drop(st);
+            // SAFETY: every entry has its final completion: the kernel holds no pointer into
+            // our memory, so the ring can be unmapped and closed. `ring` is not used again.
+            unsafe { ManuallyDrop::drop(&mut self.ring) };
+        } else {
+            // The kernel did not finish within DROP_PATIENCE (an operation that ignores
+            // cancellation). Freeing the buffers now could let it write into freed memory:
+            // leak them, and the ring, instead. Never expected; documented in the crate docs.
+            std::mem::forget(st);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Translating an [`Op`] into a submission queue entry, and a completion back into a result.
+//!
+//! The entry holds raw pointers into the op's heap allocations (the `Vec<u8>`'s buffer, the
+//! boxed socket address, the boxed timespec). Moving the `Op` value (into the slab, whose
+//! vector may grow) does not move those allocations, so the pointers stay valid for as long
+//! as the slab owns the op, which is until the completion.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::time::Instant;
+
+use io_uring::{opcode, squeue, types};
+
+use crate::Op;
+
+/// Refuses operations that cannot mean what the caller wants.
+pub(crate) fn validate(op: &Op) -> io::Result<()> {
+    match op {
+        Op::Recv(crate::op::Recv { buf, .. }) | Op::Read(crate::op::Read { buf, .. })
+            if buf.capacity() == buf.len() =>
+        {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} buffer has no spare capacity (len == capacity == {}): reserve room first",
+                    op.name(),
+                    buf.len()
+                ),
+            ))
+        }
+        Op::Close(c) if c.fd.is_none() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "close operation was already submitted",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn clamp(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Builds the entry for `op`, tagged with `user_data`.
+///
+/// The op must then stay where the reactor keeps it (its slot) until the completion.
+pub(crate) fn entry(op: &mut Op, user_data: u64) -> squeue::Entry {
+    let e = match op {
+        Op::Accept(a) => {
+            a.addr.1 = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let (storage, len) = &mut *a.addr;
+            opcode::Accept::new(
+                types::Fd(a.fd.as_raw_fd()),
+                (storage as *mut libc::sockaddr_storage).cast(),
+                len,
+            )
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build()
+        }
+        Op::Connect(c) => opcode::Connect::new(
+            types::Fd(c.fd.as_raw_fd()),
+            (&c.addr.0 as *const libc::sockaddr_storage).cast(),
+            c.addr.1,
+        )
+        .build(),
+        Op::Recv(r) => {
+            let spare = r.buf.spare_capacity_mut();
+            opcode::Recv::new(
+                types::Fd(r.fd.as_raw_fd()),
+                spare.as_mut_ptr().cast(),
+                clamp(spare.len()),
+            )
+            .build()
+        }
+        // MSG_NOSIGNAL: a send to a closed peer returns EPIPE instead of killing the process.
+        Op::Send(s) => opcode::Send::new(
+            types::Fd(s.fd.as_raw_fd()),
+            s.buf.as_ptr(),
+            clamp(s.buf.len()),
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build(),
+        Op::Read(r) => {
+            let spare = r.buf.spare_capacity_mut();
+            opcode::Read::new(
+                types::Fd(r.fd.as_raw_fd()),
+                spare.as_mut_ptr().cast(),
+                clamp(spare.len()),
+            )
+            .offset(r.offset)
+            .build()
+        }
+        Op::Write(w) => opcode::Write::new(
+            types::Fd(w.fd.as_raw_fd()),
+            w.buf.as_ptr(),
+            clamp(w.buf.len()),
+        )
+        .offset(w.offset)
+        .build(),
+        Op::Close(c) => opcode::Close::new(types::Fd(c.raw)).build(),
+        Op::Timeout(t) => {
+            // Relative to a fresh now: the kernel starts counting later, never early.
+            let left = t.deadline.saturating_duration_since(Instant::now());
+            *t.spec = types::Timespec::from(left);
+            opcode::Timeout::new(&*t.spec).build()
+        }
+    };
+    e.user_data(user_data)
+}
+
+/// Called once the entry is in the submission queue: a close hands its descriptor to the
+/// kernel (which will close it), so our `OwnedFd` must not close it again.
+pub(crate) fn pushed(op: &mut Op) {
+    if let Op::Close(c) = op {
+        if let Some(fd) = c.fd.take() {
+            let _ = fd.into_raw_fd();
+        }
+    }
+}
+
+/// Turns the kernel's result into ours, updating the op: a recv/read's buffer grows by the
+/// bytes received, an accept's new socket is wrapped in an `OwnedFd`.
+pub(crate) fn complete(op: &mut Op, res: i32) -> io::Result<u32> {
+    if res < 0 {
+        return match op {
+            // A timeout that expires "fails" with ETIME: for us that is success.
+            Op::Timeout(_) if res == -libc::ETIME => Ok(0),
+            Op::Close(c) if res == -libc::ECANCELED => {
+                // Cancelled before it ran: the descriptor is still open and ours again.
+                // SAFETY: the kernel never closed `raw`, and no one else owns it: we gave
+                // up our OwnedFd for it at submission.
+                drop(unsafe { OwnedFd::from_raw_fd(c.raw) });
+                Err(io::Error::from_raw_os_error(-res))
+            }
+            _ => Err(io::Error::from_raw_os_error(-res)),
+        };
+    }
+    match op {
+        Op::Recv(crate::op::Recv { buf, .. }) | Op::Read(crate::op::Read { buf, .. }) => {
+            let n = (res as usize).min(buf.capacity() - buf.len());
+            // SAFETY: the kernel wrote `res` bytes into the spare capacity starting at
+            // `len()` (the entry pointed there and allowed at most the spare length).
+            unsafe { buf.set_len(buf.len() + n) };
+        }
+        Op::Accept(a) => {
+            // SAFETY: a successful accept returns a fresh descriptor that nobody owns yet.
+            a.accepted = Some(unsafe { OwnedFd::from_raw_fd(res) });
+        }
+        _ => {}
+    }
+    Ok(res as u32)
+}
