@@ -1,3 +1,153 @@
-//! ringloop: Python asyncio's programming model in Rust.
+//! ringloop: Python asyncio's programming model, in Rust, on an event loop built from the OS up.
 //!
-//! Work in progress: the runtime core lands with issue 4.
+//! ```
+//! use std::time::Duration;
+//!
+//! async fn say_after(delay: Duration, what: &str) -> String {
+//!     ringloop::sleep(delay).await;
+//!     what.to_string()
+//! }
+//!
+//! let out = ringloop::run(async {
+//!     let hello = ringloop::create_task(say_after(Duration::from_millis(10), "hello"));
+//!     let world = ringloop::create_task(say_after(Duration::from_millis(20), "world"));
+//!     (hello.await.unwrap(), world.await.unwrap())
+//! });
+//! assert_eq!(out, ("hello".to_string(), "world".to_string()));
+//! ```
+//!
+//! # This crate's layer
+//!
+//! ringloop is three crates, each readable on its own:
+//!
+//! - `ringloop-timers`: the hierarchical timer wheel, a pure data structure;
+//! - `ringloop-reactor`: epoll and io_uring, timerfd, eventfd: the kernel interface;
+//! - `ringloop` (this crate): where they are joined into a runtime. Read it in this order:
+//!   [`task`] (one allocation per task, its state word), the schedulers (`scheduler/`:
+//!   current-thread, then multi-thread work stealing), `time/` (a timer wheel per thread, the
+//!   `sleep` future), `driver.rs` (who waits in the reactor), and `runtime.rs` (the public
+//!   `Runtime`, `Builder` and `Handle`).
+//!
+//! # The asyncio map
+//!
+//! | asyncio | ringloop |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`]`(main())` |
+//! | coroutine never awaited (a `RuntimeWarning`) | an unused future is a compile-time `#[must_use]` warning |
+//! | `asyncio.sleep(d)`, `sleep(0)` | [`sleep`]`(d)`; zero yields to the loop; [`yield_now`] |
+//! | `create_task(coro, name=)` | [`create_task`], [`create_named_task`], returning a [`Task`] |
+//! | `Task.cancel(msg)`, `done()`, `cancelled()`, `get_name()`, `set_name()`, `cancelling()` | [`TaskRef::cancel`], [`TaskRef::cancel_with`], [`TaskRef::done`], [`Task::cancelled`], [`TaskRef::name`], [`TaskRef::set_name`], [`TaskRef::cancelling`] |
+//! | `await task` | `task.await` gives `Result<T, TaskError>` |
+//! | `current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
+//! | `loop.time()` | [`now`], [`Handle::now`] |
+//! | `loop.run_until_complete(f)` | [`Runtime::block_on`] |
+//!
+//! # Differences from asyncio
+//!
+//! - Dropping a [`Task`] detaches it; it keeps running (asyncio may garbage-collect a task
+//!   nobody references; ringloop never does).
+//! - Cancelling stops a task at its next await point by dropping its future: destructors run,
+//!   but code after the await point does not. Rust cannot raise an exception inside a
+//!   third-party future, so this is ringloop's fallback where asyncio would raise
+//!   `CancelledError`.
+//! - The default runtime has worker threads (tasks must be `Send`); asyncio is single-threaded.
+//!   The current-thread flavour ([`Flavor::CurrentThread`]) is asyncio's model exactly.
+
+mod context;
+mod driver;
+mod loom;
+mod runtime;
+mod scheduler;
+pub mod task;
+mod time;
+
+pub use ringloop_reactor::{Backend, BackendChoice};
+pub use runtime::{Builder, Flavor, Handle, Runtime};
+pub use task::{SpawnError, Task, TaskError, TaskId, TaskRef};
+pub use time::{sleep, sleep_until, Sleep};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Runs `main` on a new default runtime and returns its output: asyncio's `asyncio.run`.
+///
+/// Builds the default (multi-thread) runtime, runs `main` to completion on the calling thread,
+/// then cancels the tasks still running, shuts down, and returns. Panics if the runtime cannot
+/// be built (the reactor could not be created: see [`Runtime::new`] for the error instead) or
+/// if called from inside a runtime.
+pub fn run<F: Future>(main: F) -> F::Output {
+    let rt =
+        Runtime::new().unwrap_or_else(|e| panic!("ringloop::run: cannot build the runtime: {e}"));
+    rt.block_on(main)
+}
+
+/// Spawns `future` as a task on the current runtime: asyncio's `asyncio.create_task`.
+///
+/// The task starts running concurrently at once (at the runtime's next turn); await the
+/// returned [`Task`] for its result. Dropping the `Task` does not cancel it.
+///
+/// Panics if called outside a runtime or after it shut down; [`try_create_task`] returns the
+/// error instead.
+pub fn create_task<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    try_create_task(future).unwrap_or_else(|e| panic!("ringloop::create_task: {e}"))
+}
+
+/// Like [`create_task`], with a name (asyncio's `create_task(coro, name=...)`).
+pub fn create_named_task<F>(name: impl Into<String>, future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = context::handle()
+        .ok_or(SpawnError::NoRuntime)
+        .unwrap_or_else(|e| panic!("ringloop::create_named_task: {e}"));
+    handle
+        .try_create_named_task(name, future)
+        .unwrap_or_else(|e| panic!("ringloop::create_named_task: {e}"))
+}
+
+/// Spawns a task, or returns why it cannot: no runtime on this thread, or it shut down.
+pub fn try_create_task<F>(future: F) -> Result<Task<F::Output>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::handle()
+        .ok_or(SpawnError::NoRuntime)?
+        .try_create_task(future)
+}
+
+/// Yields to the loop once: every task that is ready runs before this one continues.
+/// The same as `sleep(Duration::ZERO)` and asyncio's `await asyncio.sleep(0)`.
+pub fn yield_now() -> Sleep {
+    sleep(Duration::ZERO)
+}
+
+/// The task being run on this thread (asyncio's `asyncio.current_task()`); `None` outside a
+/// task (in `block_on`'s own future, for instance).
+pub fn current_task() -> Option<TaskRef> {
+    task::current::get()
+}
+
+/// Every live task of the current runtime (asyncio's `asyncio.all_tasks()`); empty outside a
+/// runtime.
+pub fn all_tasks() -> Vec<TaskRef> {
+    let mut out = Vec::new();
+    if let Some(handle) = context::handle() {
+        handle
+            .task_list()
+            .for_each(|raw| out.push(TaskRef::new_counted(raw)));
+    }
+    out.retain(|t| !t.done());
+    out
+}
+
+/// The current runtime's clock (asyncio's `loop.time()`): virtual on a virtual-time runtime,
+/// `Instant::now()` outside any runtime.
+pub fn now() -> Instant {
+    context::now_instant()
+}

@@ -1,0 +1,331 @@
+//! `Runtime`, its `Builder` and its `Handle`: asyncio's event loop object, split the Rust way
+//! into an owner (which shuts down on drop) and cheap clonable handles.
+
+use crate::driver::Driver;
+use crate::scheduler::current_thread::{self, CurrentThread};
+use crate::scheduler::multi_thread::{self, MultiThread};
+use crate::task::{SpawnError, Task};
+use crate::time::TimeShared;
+use ringloop_reactor::{Backend, BackendChoice, Reactor};
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which scheduler a runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Everything on the thread that calls `block_on`: asyncio's own model.
+    CurrentThread,
+    /// Worker threads with work stealing (the default).
+    MultiThread,
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = ringloop::Runtime::builder()
+///     .flavor(ringloop::Flavor::CurrentThread)
+///     .timer_resolution(Duration::from_micros(50))
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    flavor: Flavor,
+    workers: Option<usize>,
+    backend: BackendChoice,
+    resolution: Duration,
+    virtual_time: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            flavor: Flavor::MultiThread,
+            workers: None,
+            backend: BackendChoice::Auto,
+            resolution: ringloop_timers::DEFAULT_RESOLUTION,
+            virtual_time: false,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder for the multi-thread runtime (the default).
+    pub fn new_multi_thread() -> Builder {
+        Builder::default()
+    }
+
+    /// A builder for the current-thread runtime.
+    pub fn new_current_thread() -> Builder {
+        Builder::default().flavor(Flavor::CurrentThread)
+    }
+
+    /// Chooses the scheduler.
+    pub fn flavor(mut self, flavor: Flavor) -> Builder {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Number of worker threads of the multi-thread flavour (default: one per core). Zero is
+    /// taken as one.
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Chooses the reactor backend. `Auto` (the default) tries io_uring and falls back to epoll,
+    /// and honours `RINGLOOP_BACKEND=epoll|io_uring`; forcing `IoUring` where it cannot start
+    /// makes `build` fail.
+    pub fn backend(mut self, backend: BackendChoice) -> Builder {
+        self.backend = backend;
+        self
+    }
+
+    /// The timer wheel's tick: deadlines round up to it, never down. Default:
+    /// [`ringloop_timers::DEFAULT_RESOLUTION`]. Zero is taken as one nanosecond.
+    pub fn timer_resolution(mut self, resolution: Duration) -> Builder {
+        self.resolution = resolution.max(Duration::from_nanos(1));
+        self
+    }
+
+    /// Runs on a virtual clock: time stands still while tasks run and jumps to the next timer
+    /// when every thread is idle, so long sleeps finish at once and tests are deterministic.
+    ///
+    /// Use [`now`](crate::now) (not `Instant::now`) to read it. I/O still happens in real
+    /// time; when all threads wait, time jumps even if a socket read is pending.
+    pub fn virtual_time(mut self, enabled: bool) -> Builder {
+        self.virtual_time = enabled;
+        self
+    }
+
+    /// Builds the runtime: creates the reactor, the clock, and (multi-thread) the workers.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let reactor = Reactor::new(self.backend)?;
+        let time = Arc::new(TimeShared::new(self.virtual_time, self.resolution));
+        let driver = Driver::new(reactor, time);
+        match self.flavor {
+            Flavor::CurrentThread => {
+                let (ct, shared) = CurrentThread::new(driver);
+                let handle = Handle {
+                    kind: Kind::CurrentThread(shared),
+                };
+                ct.init(handle.clone());
+                Ok(Runtime {
+                    scheduler: Scheduler::CurrentThread(ct),
+                    handle,
+                })
+            }
+            Flavor::MultiThread => {
+                let workers = self
+                    .workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let (mt, shared) = MultiThread::new(driver, workers);
+                let handle = Handle {
+                    kind: Kind::MultiThread(shared),
+                };
+                let runtime = Runtime {
+                    scheduler: Scheduler::MultiThread(mt),
+                    handle: handle.clone(),
+                };
+                if let Scheduler::MultiThread(mt) = &runtime.scheduler {
+                    mt.init(handle)?;
+                }
+                Ok(runtime)
+            }
+        }
+    }
+}
+
+/// A ringloop runtime: the scheduler, the reactor and the timers. asyncio's event loop.
+///
+/// Dropping it shuts it down: every task still alive is cancelled (its future dropped exactly
+/// once), the worker threads stop, and nothing leaks.
+pub struct Runtime {
+    scheduler: Scheduler,
+    handle: Handle,
+}
+
+enum Scheduler {
+    CurrentThread(CurrentThread),
+    MultiThread(MultiThread),
+}
+
+impl Runtime {
+    /// The default runtime: multi-thread, one worker per core, automatic backend.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::default().build()
+    }
+
+    /// A builder to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs `future` to completion on the calling thread and returns its output (asyncio's
+    /// `loop.run_until_complete`). Tasks keep running while it waits; tasks still running
+    /// when it returns stay in the runtime for the next `block_on`.
+    ///
+    /// Panics if called from a thread that already runs a ringloop runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match &self.scheduler {
+            Scheduler::CurrentThread(ct) => ct.block_on(future),
+            Scheduler::MultiThread(mt) => mt.block_on(&self.handle, future),
+        }
+    }
+
+    /// A handle to this runtime, usable from any thread.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Spawns a task on this runtime (see [`create_task`](crate::create_task)).
+    pub fn create_task<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.create_task(future)
+    }
+
+    /// Which reactor backend this runtime got.
+    pub fn backend(&self) -> Backend {
+        self.handle.backend()
+    }
+
+    /// Shuts the runtime down now (dropping it does the same).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        match &self.scheduler {
+            Scheduler::CurrentThread(ct) => ct.shutdown(),
+            Scheduler::MultiThread(mt) => mt.shutdown(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("flavor", &self.handle.flavor())
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+/// A clonable handle to a runtime, usable from any thread: spawn onto it, read its clock.
+#[derive(Clone)]
+pub struct Handle {
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    CurrentThread(Arc<current_thread::Shared>),
+    MultiThread(Arc<multi_thread::Shared>),
+}
+
+impl Handle {
+    /// The handle of the runtime this thread runs in, if any (inside a task or `block_on`).
+    pub fn try_current() -> Option<Handle> {
+        crate::context::handle()
+    }
+
+    /// Spawns a task, or says why it cannot: the runtime has shut down.
+    pub fn try_create_task<F>(&self, future: F) -> Result<Task<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_named(future, None)
+    }
+
+    /// Spawns a task with a name (asyncio's `create_task(coro, name=...)`).
+    pub fn try_create_named_task<F>(
+        &self,
+        name: impl Into<String>,
+        future: F,
+    ) -> Result<Task<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_named(future, Some(name.into()))
+    }
+
+    fn spawn_named<F>(&self, future: F, name: Option<String>) -> Result<Task<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.kind {
+            Kind::CurrentThread(shared) => shared.spawn(future, name),
+            Kind::MultiThread(shared) => shared.spawn(future, name),
+        }
+    }
+
+    /// Spawns a task. Panics if the runtime has shut down; [`try_create_task`] returns the
+    /// error instead.
+    ///
+    /// [`try_create_task`]: Handle::try_create_task
+    pub fn create_task<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.try_create_task(future)
+            .unwrap_or_else(|e| panic!("ringloop::create_task: {e}"))
+    }
+
+    /// Which reactor backend the runtime got.
+    pub fn backend(&self) -> Backend {
+        self.driver().backend()
+    }
+
+    /// The runtime's flavour.
+    pub fn flavor(&self) -> Flavor {
+        match &self.kind {
+            Kind::CurrentThread(_) => Flavor::CurrentThread,
+            Kind::MultiThread(_) => Flavor::MultiThread,
+        }
+    }
+
+    /// The runtime's clock, as an `Instant` (asyncio's `loop.time()`, virtual if configured).
+    pub fn now(&self) -> Instant {
+        self.driver().time.clock.now_instant()
+    }
+
+    /// Number of live tasks (spawned and not yet complete).
+    pub fn num_tasks(&self) -> usize {
+        self.task_list().len()
+    }
+
+    pub(crate) fn task_list(&self) -> &crate::task::TaskList {
+        match &self.kind {
+            Kind::CurrentThread(shared) => &shared.tasks,
+            Kind::MultiThread(shared) => &shared.tasks,
+        }
+    }
+
+    fn driver(&self) -> &Driver {
+        match &self.kind {
+            Kind::CurrentThread(shared) => &shared.driver,
+            Kind::MultiThread(shared) => &shared.driver,
+        }
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("flavor", &self.flavor())
+            .finish()
+    }
+}

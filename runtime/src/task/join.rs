@@ -1,0 +1,220 @@
+//! The handles users hold: `Task<T>` (asyncio's `Task` object, awaitable for the result) and
+//! `TaskRef` (a task of any output type, as `current_task()` and `all_tasks()` return).
+
+use super::raw::RawTask;
+use super::TaskError;
+use super::TaskId;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A handle to a task of any output type: name, id, state, cancellation.
+///
+/// Holding a `TaskRef` keeps the task's memory alive (not the task running: that is the
+/// scheduler's business), the way a Python reference keeps a `Task` object alive.
+pub struct TaskRef {
+    raw: RawTask,
+}
+
+impl TaskRef {
+    /// Takes over a reference the caller already counted.
+    pub(crate) fn from_counted(raw: RawTask) -> TaskRef {
+        TaskRef { raw }
+    }
+
+    /// Counts a new reference to `raw`.
+    pub(crate) fn new_counted(raw: RawTask) -> TaskRef {
+        raw.state().ref_inc();
+        TaskRef { raw }
+    }
+
+    /// The task's unique id (asyncio has none; it is what `get_name` defaults to: `Task-<id>`).
+    pub fn id(&self) -> TaskId {
+        self.raw.header().id
+    }
+
+    /// The task's name: the one given at creation or by `set_name`, else `Task-<id>` as in
+    /// asyncio.
+    pub fn name(&self) -> String {
+        let extras = self.raw.header().extras.lock();
+        match extras.as_ref().and_then(|e| e.name.clone()) {
+            Some(name) => name,
+            None => format!("Task-{}", self.id()),
+        }
+    }
+
+    /// Renames the task (asyncio's `set_name`).
+    pub fn set_name(&self, name: impl Into<String>) {
+        let mut extras = self.raw.header().extras.lock();
+        extras.get_or_insert_with(Default::default).name = Some(name.into());
+    }
+
+    /// True once the task finished: returned, panicked or was cancelled (asyncio's `done()`).
+    pub fn done(&self) -> bool {
+        self.raw.state().load().is_complete()
+    }
+
+    /// Requests cancellation (asyncio's `cancel()`). The task stops at its next await point: its
+    /// future is dropped, its destructors run, and awaiting it gives a cancelled [`TaskError`].
+    /// Returns false if the task had already finished.
+    pub fn cancel(&self) -> bool {
+        self.request_cancel(None)
+    }
+
+    /// As [`cancel`](Self::cancel), with a message that the cancelled error carries
+    /// (asyncio's `cancel(msg)`).
+    pub fn cancel_with(&self, msg: impl Into<String>) -> bool {
+        self.request_cancel(Some(msg.into()))
+    }
+
+    fn request_cancel(&self, msg: Option<String>) -> bool {
+        if self.done() {
+            return false;
+        }
+        {
+            let mut extras = self.raw.header().extras.lock();
+            let extras = extras.get_or_insert_with(Default::default);
+            extras.cancelling += 1;
+            if msg.is_some() {
+                extras.cancel_msg = msg;
+            }
+        }
+        if self.raw.state().transition_to_notified_and_cancel() {
+            // The task was idle: submit it (the transition counted a reference for the queue)
+            // so that it sees the request now rather than at its next wake.
+            self.raw.schedule();
+        }
+        true
+    }
+
+    /// The number of pending cancellation requests (asyncio's `cancelling()`).
+    pub fn cancelling(&self) -> u32 {
+        let extras = self.raw.header().extras.lock();
+        extras.as_ref().map_or(0, |e| e.cancelling)
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        TaskRef::new_counted(self.raw)
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        self.raw.drop_reference();
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &TaskRef) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for TaskRef {}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+/// A spawned task: asyncio's `Task`. Await it for the task's result.
+///
+/// `Task<T>` is a future of `Result<T, TaskError>`: `Ok` with the value the task returned, or
+/// an error telling cancellation (with its message) from a panic (with its payload).
+///
+/// **Dropping a `Task` does not cancel the task**: it detaches it, and the task runs to the end
+/// with nobody to read its result, as an asyncio task whose object you let go of (asyncio may
+/// then garbage-collect a pending task; ringloop keeps it running until the runtime shuts
+/// down). Call [`cancel`](TaskRef::cancel) to stop it. The shared methods (name, id, `done`,
+/// `cancel`) come from [`TaskRef`] through `Deref`.
+#[must_use = "dropping a Task detaches it; await it to get its result"]
+pub struct Task<T> {
+    inner: TaskRef,
+    _output: PhantomData<T>,
+}
+
+impl<T> Task<T> {
+    /// Wraps the handle's reference (counted in the task's initial state).
+    pub(crate) fn new(raw: RawTask) -> Task<T> {
+        Task {
+            inner: TaskRef::from_counted(raw),
+            _output: PhantomData,
+        }
+    }
+
+    /// True if the task finished because it was cancelled (asyncio's `cancelled()`). It does
+    /// not consume the result.
+    pub fn cancelled(&self) -> bool {
+        self.done()
+            && self
+                .inner
+                .raw
+                .header()
+                .extras
+                .lock()
+                .as_ref()
+                .is_some_and(|e| e.cancelled)
+    }
+
+    /// A type-erased handle to the same task.
+    pub fn as_task_ref(&self) -> TaskRef {
+        self.inner.clone()
+    }
+}
+
+impl<T> Deref for Task<T> {
+    type Target = TaskRef;
+
+    fn deref(&self) -> &TaskRef {
+        &self.inner
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: `out` has the type the vtable's try_read_output writes for a task whose output
+        // is T (Task<T> is only made by spawn for a future with Output = T), and this handle is
+        // the one join handle of the task.
+        unsafe {
+            self.inner
+                .raw
+                .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
+        };
+        match out {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if self.inner.raw.state().unset_join_interested().is_err() {
+            // The task completed before we let go: the output is ours to drop.
+            self.inner.raw.drop_output();
+        }
+        // `inner` then drops the handle's reference.
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("done", &self.done())
+            .finish()
+    }
+}
