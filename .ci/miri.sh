@@ -10,3 +10,6 @@ set -e
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri-build"
 cargo +nightly miri test -p ringloop-timers
+# The task harness, driven by its in-process test scheduler (no reactor: miri cannot run
+# epoll or io_uring).
+cargo +nightly miri test -p ringloop --lib task::

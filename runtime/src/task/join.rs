@@ -172,6 +172,9 @@ impl<T> Task<T> {
     }
 }
 
+// The handle holds no `T`, only a pointer to the task: it may move freely.
+impl<T> Unpin for Task<T> {}
+
 impl<T> Deref for Task<T> {
     type Target = TaskRef;
 

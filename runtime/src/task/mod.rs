@@ -40,6 +40,8 @@ mod waker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 pub use error::TaskError;
 pub use join::{Task, TaskRef};
