@@ -40,6 +40,7 @@
 //! | `await task` | `task.await` gives `Result<T, TaskError>` |
 //! | `current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `loop.time()` | [`now`], [`Handle::now`] |
+//! | `asyncio.wait_for(aw, t)` | [`wait_for`]`(fut, t)` giving `Result<T, TimeoutError>` |
 //! | `loop.run_until_complete(f)` | [`Runtime::block_on`] |
 //!
 //! # Differences from asyncio
@@ -60,11 +61,13 @@ mod runtime;
 mod scheduler;
 pub mod task;
 mod time;
+mod timeout;
 
 pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};
 pub use task::{SpawnError, Task, TaskError, TaskId, TaskRef};
 pub use time::{sleep, sleep_until, Sleep};
+pub use timeout::{wait_for, TimeoutError, WaitFor};
 
 use std::future::Future;
 use std::time::{Duration, Instant};
