@@ -133,7 +133,8 @@ impl Epoll {
     ) -> io::Result<()> {
         let mut guard = self.polled.lock().unwrap_or_else(|e| e.into_inner());
         let p = &mut *guard;
-        let may_block = wake.begin_poll();
+        let block = deadline.is_none_or(|d| d > Instant::now());
+        let may_block = wake.begin_poll(block);
         let timeout = if !may_block {
             Some(Duration::ZERO)
         } else {

@@ -156,3 +156,30 @@ impl fmt::Debug for Readiness {
         list.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_mask_translation() {
+        let m = |bits: libc::c_short| bits as u16 as u32;
+        let r = Readiness::from_poll_mask(m(libc::POLLIN));
+        assert!(r.is_readable() && !r.is_writable() && !r.is_read_closed());
+        let r = Readiness::from_poll_mask(m(libc::POLLIN | libc::POLLRDHUP));
+        assert!(r.is_readable() && r.is_read_closed() && !r.is_write_closed());
+        let r = Readiness::from_poll_mask(m(libc::POLLHUP | libc::POLLERR));
+        assert!(r.is_read_closed() && r.is_write_closed() && r.is_error());
+        assert!(Readiness::from_poll_mask(m(libc::POLLOUT)).is_writable());
+        assert_eq!(format!("{:?}", Readiness::from_poll_mask(0)), "{}");
+    }
+
+    #[test]
+    fn interest_combines() {
+        let both = Interest::READABLE | Interest::WRITABLE;
+        assert!(both.is_readable() && both.is_writable());
+        assert!(!Interest::READABLE.is_writable());
+        assert_eq!(format!("{both:?}"), "READABLE | WRITABLE");
+        assert!(Token(usize::MAX).is_reserved() && !Token(0).is_reserved());
+    }
+}

@@ -29,7 +29,8 @@
 //!   `NOTIFIED` and not block), or an earlier wake already wrote.
 //! - **begin_poll**: `compare_exchange(0 -> POLLING)`. If it fails, `NOTIFIED` is set: clear
 //!   it and poll without blocking. That is the "no lost wake-up" half: a wake that came
-//!   before the poller blocked is seen here.
+//!   before the poller blocked is seen here. A poll that will not block anyway (events in
+//!   hand, deadline passed) just clears `NOTIFIED` and never sets `POLLING`.
 //! - **end_poll**: `swap(0)`. If the old value was `POLLING | NOTIFIED`, exactly one wake
 //!   wrote the eventfd, so the poller drains it (one `read(2)`), keeping the counter and
 //!   the next wait clean.
@@ -96,8 +97,15 @@ impl WakeState {
         }
     }
 
-    /// See the module docs, "begin_poll". Returns whether the poller may block.
-    pub(crate) fn begin_poll(&self) -> bool {
+    /// See the module docs, "begin_poll". `block` says whether the poller wants to block
+    /// at all (no events already in hand, deadline not passed); returns whether it may.
+    pub(crate) fn begin_poll(&self, block: bool) -> bool {
+        if !block {
+            // Not blocking anyway: consume any notification (this poll is the prompt
+            // return it asked for) and leave POLLING clear, so concurrent wakes stay free.
+            self.state.swap(0, Ordering::AcqRel);
+            return false;
+        }
         match self
             .state
             .compare_exchange(0, POLLING, Ordering::AcqRel, Ordering::Acquire)
@@ -105,7 +113,7 @@ impl WakeState {
             Ok(_) => true,
             Err(_) => {
                 // NOTIFIED was set while nobody was blocked: consume it, don't block.
-                self.state.store(0, Ordering::Release);
+                self.state.swap(0, Ordering::AcqRel);
                 false
             }
         }

@@ -394,18 +394,8 @@ impl Uring {
             st.turn += 1;
             self.drain(&mut st, events)?;
         }
-        let may_block = self.wake.begin_poll() && events.is_empty();
-        let wait = if may_block {
-            match deadline {
-                None => Some(None),
-                Some(d) => {
-                    let now = Instant::now();
-                    (d > now).then_some(Some(d))
-                }
-            }
-        } else {
-            None
-        };
+        let block = events.is_empty() && deadline.is_none_or(|d| d > Instant::now());
+        let wait = self.wake.begin_poll(block).then_some(deadline);
         let result = match wait {
             Some(deadline) => self.wait(deadline),
             None => {

@@ -141,3 +141,44 @@ impl Slots {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op_slot() -> Slot {
+        Slot::Op {
+            token: Token(0),
+            op: Op::timeout(std::time::Instant::now()),
+            cancel_requested: false,
+        }
+    }
+
+    /// A reused slot gets a new generation: the old id no longer finds it (no ABA).
+    #[test]
+    fn reused_slot_rejects_stale_id() {
+        let mut s = Slots::new();
+        let a = s.insert(op_slot());
+        assert!(s.remove(a).is_some());
+        let b = s.insert(op_slot());
+        assert_eq!(a & 0xffff_ffff, b & 0xffff_ffff, "same index reused");
+        assert_ne!(a, b);
+        assert!(s.get_mut(a).is_none());
+        assert!(s.remove(a).is_none(), "stale id removes nothing");
+        assert!(s.get_mut(b).is_some());
+        assert_eq!(s.keys(), vec![b]);
+    }
+
+    /// Generations wrap below 2^31, so no id equals the reserved WAKER / INTERNAL values.
+    #[test]
+    fn ids_never_collide_with_reserved_values() {
+        let mut s = Slots::new();
+        let mut id = s.insert(op_slot());
+        s.entries[0].0 = 0x7fff_fffe;
+        for _ in 0..4 {
+            s.remove(id);
+            id = s.insert(op_slot());
+            assert!(id != WAKER && id != INTERNAL && id >> 63 == 0, "{id:#x}");
+        }
+    }
+}
