@@ -20,7 +20,7 @@
 //! | `sleep_same_deadline` | deadline = start + 50 ms; N tasks sleep until it; wait for all | wall / N |
 //! | `timer_churn` | in one task, N times: create a 1 s sleep, poll it once with a no-op waker so it registers its timer, drop it | wall / N |
 //! | `timeout_ready` | in one task, N times: await `timeout(1 s, ready(i))`; the values must sum to N(N-1)/2 | wall / N |
-//! | `lateness` | N tasks (1000 by default) sleep until start + 50 ms; each records wake time minus deadline | median lateness, ns |
+//! | `lateness` | N tasks (1000 by default) sleep until start + 50 ms; each records wake time minus deadline (negative if early: the report counts early wake-ups) | median lateness, ns |
 //! | `spawn_join` | spawn N trivial tasks returning their index, await every handle, sum (must be N(N-1)/2) | wall / N |
 //! | `yield_many` | 64 tasks each yield max(1, N/64) times | wall / yields |
 //! | `chained_spawn` | each task spawns the next, N deep; the last one signals its depth (must be N) | wall / N |

@@ -24,6 +24,10 @@ use crate::workload::{percentile, Workload};
 /// The lateness percentiles of one row, in microseconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lateness {
+    /// Wake-ups *before* their deadline, over all repetitions: a timer that fires early
+    /// breaks asyncio's contract (and ringloop's invariant); they enter the percentiles as
+    /// negative lateness.
+    pub early: u64,
     /// Median lateness.
     pub p50_us: f64,
     /// 90th percentile.
@@ -73,7 +77,7 @@ pub struct Row {
     pub error: Option<String>,
     /// Every repetition's wake-up lateness in ns, pooled (for the chart; not in the JSON).
     #[serde(skip)]
-    pub lateness_ns: Vec<u64>,
+    pub lateness_ns: Vec<i64>,
 }
 
 impl Row {
@@ -134,6 +138,7 @@ impl Row {
             row.lateness_ns.sort_unstable();
             let us = |p: f64| percentile(&row.lateness_ns, p) as f64 / 1e3;
             row.lateness = Some(Lateness {
+                early: row.lateness_ns.iter().filter(|&&l| l < 0).count() as u64,
                 p50_us: us(50.0),
                 p90_us: us(90.0),
                 p99_us: us(99.0),
@@ -192,11 +197,12 @@ pub fn to_json(rows: &[Row]) -> String {
 
 /// A human number: at most four significant figures, no exponent.
 fn num(v: f64) -> String {
-    if v >= 1000.0 {
+    let a = v.abs();
+    if a >= 1000.0 {
         format!("{v:.0}")
-    } else if v >= 100.0 {
+    } else if a >= 100.0 {
         format!("{v:.1}")
-    } else if v >= 10.0 {
+    } else if a >= 10.0 {
         format!("{v:.2}")
     } else {
         format!("{v:.3}")
@@ -262,20 +268,21 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<18} {:>8} {:>10} {:>10} {:>10} {:>10}",
-            "runtime", "n", "p50", "p90", "p99", "max"
+            "{:<18} {:>8} {:>10} {:>10} {:>10} {:>10} {:>7}",
+            "runtime", "n", "p50", "p90", "p99", "max", "early"
         );
         for r in late {
             if let Some(l) = &r.lateness {
                 let _ = writeln!(
                     out,
-                    "{:<18} {:>8} {:>10} {:>10} {:>10} {:>10}",
+                    "{:<18} {:>8} {:>10} {:>10} {:>10} {:>10} {:>7}",
                     r.runtime,
                     r.n,
                     num(l.p50_us),
                     num(l.p90_us),
                     num(l.p99_us),
-                    num(l.max_us)
+                    num(l.max_us),
+                    l.early
                 );
             }
         }
@@ -372,14 +379,14 @@ mod tests {
     fn json_shape_has_the_documented_keys() {
         let late = Ok(CellOutcome {
             sample: Sample {
-                ops: 4,
+                ops: 5,
                 wall_ns: 60_000_000,
-                lateness_ns: Some(vec![4_000, 1_000, 3_000, 2_000]),
+                lateness_ns: Some(vec![4_000, 1_000, 3_000, 2_000, -500]),
             },
             peak_rss_kb: 5000,
         });
         let mut rows = vec![
-            Row::from_outcomes(Workload::Lateness, "smol", 4, &[late]),
+            Row::from_outcomes(Workload::Lateness, "smol", 5, &[late]),
             row(Workload::SleepMany, "tokio-mt", &[1_000_000]),
             Row::from_outcomes(Workload::PingPong, "asyncio", 100, &[Err("boom".into())]),
         ];
@@ -405,6 +412,7 @@ mod tests {
         assert_eq!(l["p50_us"], 2.0);
         assert_eq!(l["p90_us"], 4.0);
         assert_eq!(l["max_us"], 4.0);
+        assert_eq!(l["early"], 1);
         assert!(arr[1].get("lateness").is_none());
         assert!(arr[0].get("lateness_ns").is_none(), "raw samples stay out");
         assert_eq!(arr[1]["ns_per_op"], 10_000.0);

@@ -176,9 +176,10 @@ pub struct Sample {
     /// Wall time of the workload body, from before the first spawn to after the last
     /// completion; runtime construction and teardown are outside it.
     pub wall_ns: u64,
-    /// For `lateness` only: each task's wake time minus its deadline, in nanoseconds.
+    /// For `lateness` only: each task's wake time minus its deadline, in nanoseconds;
+    /// negative for a wake-up before the deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lateness_ns: Option<Vec<u64>>,
+    pub lateness_ns: Option<Vec<i64>>,
 }
 
 impl Sample {
@@ -223,12 +224,13 @@ pub fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// How late a wake-up at `woke` was for `deadline`, in nanoseconds.
-///
-/// A wake-up *before* its deadline counts as zero lateness here: this tool measures how late
-/// timers are; that no timer fires early is pinned by ringloop's own tests.
-pub fn lateness_ns(deadline: std::time::Instant, woke: std::time::Instant) -> u64 {
-    duration_ns(woke.saturating_duration_since(deadline))
+/// How late a wake-up at `woke` was for `deadline`, in nanoseconds: negative when the timer
+/// fired early (which a correct runtime never does, and the report counts).
+pub fn lateness_ns(deadline: std::time::Instant, woke: std::time::Instant) -> i64 {
+    match woke.checked_duration_since(deadline) {
+        Some(late) => i64::try_from(late.as_nanos()).unwrap_or(i64::MAX),
+        None => -i64::try_from((deadline - woke).as_nanos()).unwrap_or(i64::MAX),
+    }
 }
 
 /// SplitMix64 (Steele, Lea and Flood; Vigna's reference constants): a tiny generator whose
@@ -265,9 +267,9 @@ pub fn durations(seed: u64, n: u64) -> Vec<Duration> {
 }
 
 /// The `p`-th percentile (0 to 100) of `sorted` by the nearest-rank method, or 0 when empty.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return 0;
+        return T::default();
     }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -332,8 +334,18 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), 99);
         assert_eq!(percentile(&v, 100.0), 100);
         assert_eq!(percentile(&v, 0.0), 1);
-        assert_eq!(percentile(&[], 50.0), 0);
+        assert_eq!(percentile::<i64>(&[], 50.0), 0);
+        assert_eq!(percentile(&[-5i64, 3], 50.0), -5);
         assert_eq!(percentile(&[7], 90.0), 7);
+    }
+
+    #[test]
+    fn lateness_is_signed() {
+        let t = std::time::Instant::now();
+        let ms = Duration::from_millis(1);
+        assert_eq!(lateness_ns(t, t + ms), 1_000_000);
+        assert_eq!(lateness_ns(t + ms, t), -1_000_000);
+        assert_eq!(lateness_ns(t, t), 0);
     }
 
     #[test]

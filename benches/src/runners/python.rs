@@ -9,7 +9,8 @@
 //!
 //! The interpreter is `$RINGLOOP_BENCH_PYTHON` if set, else `python3` from `PATH`, resolved once
 //! to its real executable (`sys.executable`) so that a version-manager shim in front of it
-//! (pyenv's adds a fifth of a second) is not paid on every cell.
+//! (pyenv's adds a fifth of a second) is not paid on every cell. The suite resolves it once and
+//! hands the path to its cells in `RINGLOOP_BENCH_PYTHON_RESOLVED`.
 
 use std::process::Command;
 use std::sync::OnceLock;
@@ -36,11 +37,25 @@ pub fn runners() -> Vec<Box<dyn Runner>> {
     ]
 }
 
+/// Where the suite hands its resolved interpreter down to the cells (internal to the command).
+const RESOLVED_ENV: &str = "RINGLOOP_BENCH_PYTHON_RESOLVED";
+
+/// The environment a cell needs so that it does not resolve the interpreter again: empty when
+/// there is no interpreter.
+pub fn resolved_env() -> Vec<(&'static str, String)> {
+    interpreter()
+        .map(|path| vec![(RESOLVED_ENV, path)])
+        .unwrap_or_default()
+}
+
 /// The interpreter's real path, or why there is none.
 pub fn interpreter() -> Result<String, String> {
     static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
+            if let Ok(path) = std::env::var(RESOLVED_ENV) {
+                return Ok(path);
+            }
             let named = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
             let out = Command::new(&named)
                 .args(["-c", "import asyncio, sys; print(sys.executable)"])

@@ -117,8 +117,11 @@ async fn timeout_ready(p: Params) -> Result<Sample, String> {
     let mut sum = 0;
     for i in 0..p.n {
         let ready = async move { Some(future::ready(i).await) };
-        let limit = async {
-            Timer::after(LONG_SLEEP).await;
+        // Built here, as tokio's `timeout` builds its `Sleep`: an async block that created
+        // it would never run, and the row would measure nothing.
+        let timer = Timer::after(LONG_SLEEP);
+        let limit = async move {
+            timer.await;
             None
         };
         sum += future::or(ready, limit)
@@ -133,7 +136,7 @@ async fn timeout_ready(p: Params) -> Result<Sample, String> {
 async fn lateness(ex: Ex, p: Params) -> Result<Sample, String> {
     let start = Instant::now();
     let deadline = start + SHARED_DEADLINE;
-    let tasks: Vec<Task<u64>> = (0..p.n)
+    let tasks: Vec<Task<i64>> = (0..p.n)
         .map(|_| {
             ex.spawn(async move {
                 Timer::at(deadline).await;

@@ -1,0 +1,3 @@
+//! The runtime against tokio (being written).
+#![allow(missing_docs)]
+fn main() {}
