@@ -131,8 +131,16 @@ impl WakeState {
 
     /// Whether a poller is blocked right now (used by io_uring submitters to decide whether
     /// to enter the kernel themselves).
+    ///
+    /// A read-modify-write (`fetch_or(0)`), not a plain load, on purpose: the io_uring
+    /// submitter *stores* the SQ tail and then checks this word, while the poller *sets*
+    /// `POLLING` and then reads the tail. With a plain load this is the store-buffer pattern
+    /// (x86 may let the load pass the store) and both could miss each other: the poller
+    /// blocks without our entry, and we do not enter for it. RMWs on one atomic are totally
+    /// ordered: either ours comes after the poller's (we see `POLLING` and enter), or the
+    /// poller's comes after ours and acquires our tail store (it submits our entry).
     pub(crate) fn is_polling(&self) -> bool {
-        self.state.load(Ordering::Acquire) & POLLING != 0
+        self.state.fetch_or(0, Ordering::AcqRel) & POLLING != 0
     }
 }
 

@@ -573,3 +573,40 @@ fn register_from_other_thread_while_poller_blocked() {
         .iter()
         .any(|(t, rd)| *t == Token(4) && rd.is_readable()));
 }
+
+/// Ping-pong, 2,000 rounds: a helper submits an op right as the poller goes back into the
+/// kernel (racing begin_poll and the SQ tail). A submission that neither the poller nor the
+/// submitter hands to the kernel leaves the poll blocked until its 10 s guard.
+#[test]
+fn submission_racing_poll_start_is_not_lost() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const ROUNDS: usize = 2_000;
+    let r = Arc::new(uring());
+    let r2 = r.clone();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let seen2 = seen.clone();
+    let helper = std::thread::spawn(move || {
+        for i in 0..ROUNDS {
+            while seen2.load(Ordering::Acquire) < i {
+                std::hint::spin_loop();
+            }
+            r2.submit(Op::timeout(Instant::now()), Token(i)).unwrap();
+        }
+    });
+    let mut ev = Events::with_capacity(8);
+    let mut done = 0;
+    while done < ROUNDS {
+        let guard = Instant::now() + Duration::from_secs(10);
+        r.poll(&mut ev, Some(guard)).unwrap();
+        assert!(Instant::now() < guard, "round {done}: submission lost");
+        for e in ev.drain() {
+            let Event::Completed { token, .. } = e else {
+                panic!()
+            };
+            assert_eq!(token, Token(done));
+            done += 1;
+            seen.store(done, Ordering::Release);
+        }
+    }
+    helper.join().unwrap();
+}
