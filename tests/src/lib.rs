@@ -439,3 +439,72 @@ pub fn hold_workers(handle: &ringloop::Handle) -> Option<HeldWorkers> {
     }
     Some(HeldWorkers { release })
 }
+
+/// A one-value channel whose receiving end is a future and whose sending end may live on any
+/// thread: the smallest "foreign wake" there is. [`Sender::send`] stores the value, then wakes
+/// the waker the receiver left (after releasing the lock, so the waker may run anything).
+pub fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let slot = Arc::new(std::sync::Mutex::new(Slot {
+        value: None,
+        waker: None,
+        polls: 0,
+    }));
+    (Sender { slot: slot.clone() }, Receiver { slot })
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    value: Option<T>,
+    waker: Option<std::task::Waker>,
+    polls: usize,
+}
+
+/// The sending end of [`oneshot`].
+#[derive(Debug)]
+pub struct Sender<T> {
+    slot: Arc<std::sync::Mutex<Slot<T>>>,
+}
+
+impl<T> Sender<T> {
+    /// Stores `value` and wakes the receiver, if it is waiting.
+    pub fn send(self, value: T) {
+        let waker = {
+            let mut slot = self.slot.lock().unwrap();
+            slot.value = Some(value);
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The receiving end of [`oneshot`]: a future of the value.
+#[derive(Debug)]
+pub struct Receiver<T> {
+    slot: Arc<std::sync::Mutex<Slot<T>>>,
+}
+
+impl<T> Receiver<T> {
+    /// How many times this future was polled.
+    pub fn polls(&self) -> usize {
+        self.slot.lock().unwrap().polls
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut slot = self.slot.lock().unwrap();
+        slot.polls += 1;
+        match slot.value.take() {
+            Some(value) => Poll::Ready(value),
+            None => {
+                // By returning Pending we promise a wake: the sender will find this waker.
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
