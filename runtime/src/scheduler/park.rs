@@ -13,8 +13,8 @@
 
 use crate::driver::Driver;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::{Condvar, Mutex};
 use crate::time::TimeCore;
-use parking_lot::{Condvar, Mutex};
 use std::time::Instant;
 
 const EMPTY: usize = 0;
@@ -94,12 +94,10 @@ impl Parker {
             }
         }
         loop {
-            let timed_out = match deadline {
-                Some(deadline) => self.condvar.wait_until(&mut guard, deadline).timed_out(),
-                None => {
-                    self.condvar.wait(&mut guard);
-                    false
-                }
+            let timed_out;
+            (guard, timed_out) = match deadline {
+                Some(deadline) => self.condvar.wait_until(guard, deadline),
+                None => (self.condvar.wait(guard), false),
             };
             if self
                 .state
@@ -120,6 +118,11 @@ impl Parker {
 
     /// Wakes the thread, or makes its next park return at once.
     pub(crate) fn unpark(&self, driver: &Driver) {
+        self.unpark_with(|| driver.waker.wake());
+    }
+
+    /// `unpark`, with the way to wake a thread blocked in the driver passed in.
+    pub(crate) fn unpark_with(&self, wake_driver: impl FnOnce()) {
         match self.state.swap(NOTIFIED, Ordering::AcqRel) {
             EMPTY | NOTIFIED => {}
             PARKED_CONDVAR => {
@@ -127,7 +130,7 @@ impl Parker {
                 drop(self.mutex.lock());
                 self.condvar.notify_one();
             }
-            PARKED_DRIVER => driver.waker.wake(),
+            PARKED_DRIVER => wake_driver(),
             actual => unreachable!("parker state {actual}"),
         }
     }

@@ -13,8 +13,8 @@
 //! queues, and a notifier publishes its task *before* it reads the sleeper count, with a
 //! `SeqCst` fence on both sides: at least one of them sees the other.
 
-use parking_lot::Mutex;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
 
 pub(super) struct Idle {
     num_searching: AtomicUsize,

@@ -18,6 +18,8 @@
 //! that loop plus parking.
 
 mod idle;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod worker;
 
 use super::park::Parker;
