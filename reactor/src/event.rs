@@ -33,7 +33,10 @@ pub enum Event {
 /// A reusable buffer of events, filled by [`poll`](crate::Reactor::poll).
 ///
 /// Its capacity bounds how many events one poll returns; the rest wait in the kernel for the
-/// next poll (which then does not block). `poll` clears it first.
+/// next poll (which then does not block). `poll` clears it first. One exception: the epoll
+/// backend reads up to its own buffer's worth of readiness (see
+/// [`ReactorBuilder::epoll_events`](crate::ReactorBuilder::epoll_events)) and delivers all of
+/// it, because an edge-triggered event taken from the kernel cannot be put back.
 #[derive(Debug)]
 pub struct Events {
     list: Vec<Event>,

@@ -12,6 +12,7 @@
 //! | `epoll.rs` | backend 1: epoll (through mio) + a timerfd for deadlines |
 //! | `uring/` | backend 2: io_uring: multishot polls, owned operations, the wait's timeout |
 //! | `uring/slots.rs` | the state machine of an in-flight io_uring entry |
+//! | `uring/prep.rs`, `uring/reap.rs` | an op into a submission entry; completions into events |
 //! | [`op`](Op) | operations that own their buffers |
 //! | `waker.rs` | cross-thread wake-up: an eventfd and a coalescing state word |
 //! | [`sys`] | the one syscall layer, with counters and fault injection |

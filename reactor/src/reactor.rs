@@ -151,9 +151,11 @@ impl Reactor {
 
     /// Watches `fd` for `interest`, edge-triggered, reporting under `token`.
     ///
-    /// `fd` must stay open until [`deregister`](Self::deregister). Errors: `EEXIST` if `fd`
-    /// is already registered, `EBADF` for a closed descriptor, `InvalidInput` for a reserved
-    /// token.
+    /// Contract: call [`deregister`](Self::deregister) *before* closing `fd`. (epoll forgets
+    /// a closed descriptor by itself, but an io_uring poll holds a reference to the file: a
+    /// registered-then-closed socket stays open in the kernel, and its fd number cannot be
+    /// registered again, until deregistered.) Errors: `EEXIST` if `fd` is already
+    /// registered, `EBADF` for a closed descriptor, `InvalidInput` for a reserved token.
     pub fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         check_token(token)?;
         match &self.inner {

@@ -1,11 +1,14 @@
 //! Helpers shared by the integration tests: the backend matrix macro and small I/O tools.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringloop_reactor::{BackendChoice, Event, Events, Reactor, Readiness, Token};
+use ringloop_reactor::{BackendChoice, Event, Events, Op, OpId, Reactor, Readiness, Token};
 
 /// Expands each named test body `fn name(choice: BackendChoice)` into `epoll::name` and
 /// `io_uring::name`: one body, both backends.
@@ -105,4 +108,42 @@ pub fn tcp_socket() -> OwnedFd {
 pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i]
+}
+
+/// Completions collected while waiting for a particular one.
+#[derive(Default)]
+pub struct Harvest {
+    stash: HashMap<OpId, (Token, io::Result<u32>, Op)>,
+}
+
+impl Harvest {
+    /// Polls until the completion of `id` arrives (5 s at most), keeping the others for
+    /// later calls: (token, result, op).
+    pub fn wait(&mut self, r: &Reactor, id: OpId) -> (Token, io::Result<u32>, Op) {
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut ev = Events::with_capacity(64);
+        loop {
+            if let Some(done) = self.stash.remove(&id) {
+                return done;
+            }
+            r.poll(&mut ev, Some(end)).unwrap();
+            for e in ev.drain() {
+                if let Event::Completed {
+                    token,
+                    id,
+                    result,
+                    op,
+                } = e
+                {
+                    assert!(self.stash.insert(id, (token, result, op)).is_none());
+                }
+            }
+            assert!(Instant::now() < end, "no completion within 5 s");
+        }
+    }
+}
+
+pub fn fd_pair() -> (Arc<OwnedFd>, Arc<OwnedFd>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    (Arc::new(a.into()), Arc::new(b.into()))
 }
