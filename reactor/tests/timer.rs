@@ -118,7 +118,28 @@ fn eintr_during_wait_is_retried(choice: BackendChoice) {
     fault::reset();
 }
 
+/// A deadline a century away is no error and no busy loop: the poll blocks until woken.
+fn far_deadline_waits_until_woken(choice: BackendChoice) {
+    let r = reactor(choice);
+    let w = r.waker();
+    let waker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        w.wake();
+    });
+    let mut ev = Events::with_capacity(8);
+    let start = Instant::now();
+    let far = start + Duration::from_secs(100 * 365 * 24 * 3600);
+    r.poll(&mut ev, Some(far)).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(30),
+        "returned before the wake"
+    );
+    assert!(ev.is_empty());
+    waker.join().unwrap();
+}
+
 both_backends!(
+    far_deadline_waits_until_woken,
     precision_100us_never_early,
     precision_3_1ms_never_early,
     past_deadline_does_not_block,

@@ -136,7 +136,39 @@ fn full_eventfd_counter_is_reset(choice: BackendChoice) {
     assert_eq!(waker.join().unwrap(), (2, 1), "write, reset, write");
 }
 
+/// Two threads poll one reactor: the second waits on the poll lock until the first's poll
+/// (blocked, then woken) ends. Pollers take turns; neither errors.
+fn second_poller_waits_its_turn(choice: BackendChoice) {
+    let r = Arc::new(reactor(choice));
+    let w = r.waker();
+    let r1 = r.clone();
+    let first = thread::spawn(move || {
+        let mut ev = Events::with_capacity(8);
+        r1.poll(&mut ev, None).unwrap();
+        Instant::now()
+    });
+    until_poller_waits(&w);
+    let r2 = r.clone();
+    let second = thread::spawn(move || {
+        let mut ev = Events::with_capacity(8);
+        r2.poll(&mut ev, Some(Instant::now() + Duration::from_millis(1)))
+            .unwrap();
+        Instant::now()
+    });
+    thread::sleep(Duration::from_millis(50));
+    // The second poll's own deadline (1 ms) passed long ago; only the lock holds it.
+    let woke_at = Instant::now();
+    w.wake();
+    let (t1, t2) = (first.join().unwrap(), second.join().unwrap());
+    assert!(t1 >= woke_at);
+    assert!(
+        t2 >= woke_at,
+        "the second poll ran while the first held the lock"
+    );
+}
+
 both_backends!(
+    second_poller_waits_its_turn,
     wake_from_other_thread_while_blocked,
     ten_thousand_wakes_one_write,
     wakes_without_blocked_poller_are_free,
