@@ -61,8 +61,16 @@ fn timers_at_every_level_boundary_fire_exactly_on_time() {
 #[test]
 fn timers_across_slot_boundaries_fire_exactly_on_time() {
     // The wheel stands just before, at, and just after slot and level edges.
-    for from in [0, 1, 62, 63, 64, 65, 127, 128, 4095, 4096, 4097, 262_143] {
-        for delta in [0, 1, 2, 62, 63, 64, 65, 4095, 4096, 4097, 300_000] {
+    let (froms, deltas): (&[u64], &[u64]) = if cfg!(miri) {
+        (&[0, 63, 64, 4095, 4096], &[0, 1, 63, 64, 4096, 300_000])
+    } else {
+        (
+            &[0, 1, 62, 63, 64, 65, 127, 128, 4095, 4096, 4097, 262_143],
+            &[0, 1, 2, 62, 63, 64, 65, 4095, 4096, 4097, 300_000],
+        )
+    };
+    for &from in froms {
+        for &delta in deltas {
             fires_exactly_at(from, from + delta);
         }
     }
