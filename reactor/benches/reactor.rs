@@ -105,7 +105,7 @@ fn readiness_round_trip(c: &mut Criterion) {
 
 /// Moving `PAIRS` x `MSG` bytes across socketpairs per iteration:
 /// - `epoll_readiness_rw`: write on each pair, poll readiness, read each until WouldBlock;
-/// - `io_uring_ops`: one batch of sends and recvs submitted together, poll until all
+/// - `io_uring_ops_*`: one batch of sends and recvs submitted together, poll until all
 ///   completions arrive (buffers come back and are reused).
 fn batch_transfer(c: &mut Criterion) {
     const PAIRS: usize = 32;
@@ -141,7 +141,7 @@ fn batch_transfer(c: &mut Criterion) {
         });
     }
 
-    {
+    for recv_first in [false, true] {
         let r = Reactor::new(BackendChoice::IoUring).unwrap();
         let pairs: Vec<(Arc<OwnedFd>, Arc<OwnedFd>)> = (0..PAIRS)
             .map(|_| {
@@ -152,14 +152,32 @@ fn batch_transfer(c: &mut Criterion) {
         let mut send_bufs: Vec<Vec<u8>> = (0..PAIRS).map(|_| vec![7u8; MSG]).collect();
         let mut recv_bufs: Vec<Vec<u8>> = (0..PAIRS).map(|_| Vec::with_capacity(MSG)).collect();
         let mut ev = Events::with_capacity(2 * PAIRS);
-        g.bench_function("io_uring_ops", |bench| {
+        // `send_then_recv` matches the epoll loop's order (write, then read what is there);
+        // `recv_first` posts receives before the data exists, so each one takes io_uring's
+        // internal poll-and-retry path, as a server's idle connections do.
+        let name = if recv_first {
+            "io_uring_ops_recv_first"
+        } else {
+            "io_uring_ops_send_then_recv"
+        };
+        g.bench_function(name, |bench| {
             bench.iter(|| {
-                for (i, (a, b)) in pairs.iter().enumerate() {
-                    let mut rb = std::mem::take(&mut recv_bufs[i]);
-                    rb.clear();
-                    r.submit(Op::recv(a.clone(), rb), Token(i)).unwrap();
+                let submit_recvs = |recv_bufs: &mut Vec<Vec<u8>>| {
+                    for (i, (a, _)) in pairs.iter().enumerate() {
+                        let mut rb = std::mem::take(&mut recv_bufs[i]);
+                        rb.clear();
+                        r.submit(Op::recv(a.clone(), rb), Token(i)).unwrap();
+                    }
+                };
+                if recv_first {
+                    submit_recvs(&mut recv_bufs);
+                }
+                for (i, (_, b)) in pairs.iter().enumerate() {
                     let sb = std::mem::take(&mut send_bufs[i]);
                     r.submit(Op::send(b.clone(), sb), Token(PAIRS + i)).unwrap();
+                }
+                if !recv_first {
+                    submit_recvs(&mut recv_bufs);
                 }
                 let mut done = 0;
                 while done < 2 * PAIRS {
