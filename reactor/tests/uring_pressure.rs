@@ -252,3 +252,39 @@ fn submission_racing_poll_start_is_not_lost() {
     }
     helper.join().unwrap();
 }
+
+/// Batching, counted: 32 sends and 32 receives queued from the polling thread go to the
+/// kernel in the poll's single `io_uring_enter`, and all 64 completions come back from it.
+#[test]
+fn batch_of_64_ops_costs_one_enter() {
+    let r = uring();
+    let pairs: Vec<_> = (0..32).map(|_| fd_pair()).collect();
+    fault::reset();
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        r.submit(Op::send(b.clone(), vec![1u8; 100]), Token(100 + i))
+            .unwrap();
+        r.submit(Op::recv(a.clone(), Vec::with_capacity(100)), Token(i))
+            .unwrap();
+    }
+    assert_eq!(
+        fault::calls(Syscall::IoUringEnter),
+        0,
+        "queued, not yet entered"
+    );
+    let mut ev = Events::with_capacity(64);
+    let mut done = 0;
+    while done < 64 {
+        r.poll(&mut ev, Some(Instant::now() + Duration::from_secs(5)))
+            .unwrap();
+        for e in ev.drain() {
+            let Event::Completed { result, .. } = e else {
+                panic!()
+            };
+            assert_eq!(result.unwrap(), 100);
+            done += 1;
+        }
+    }
+    let enters = fault::calls(Syscall::IoUringEnter);
+    println!("64 ops: {enters} io_uring_enter call(s)");
+    assert!(enters <= 2, "{enters} enters for one batch");
+}
