@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The asyncio side of ringloop-bench: the same nine workloads, in Python's own event loop.
 
-`ringloop-bench` embeds this file and runs it as `python3 -c <this file> --loop asyncio ...`
+`ringloop-bench` embeds this file and feeds it to `python3 - --loop asyncio ...` on stdin
 in each asyncio or uvloop cell, so the tutorial's own runtime stands in the table beside
 ringloop, tokio and smol. It can also be run by hand:
 

@@ -211,19 +211,21 @@ mod tests {
     // Both children are reaped, by our own wait4 rather than Child::wait.
     #[allow(clippy::zombie_processes)]
     fn wait4_reports_status_and_peak_rss_of_one_child() {
-        // A child that touches 64 MiB: its own peak must show it, and a later small child's
-        // must not inherit it (what RUSAGE_CHILDREN would get wrong).
+        // A shell that holds 48 MiB in a variable: its own peak must show it, and a later
+        // small child's must not inherit it (what RUSAGE_CHILDREN would get wrong).
         let big = Command::new("sh")
-            .args([
-                "-c",
-                "head -c 67108864 /dev/zero | tail -c 1 >/dev/null; exit 3",
-            ])
+            .args(["-c", "x=$(head -c 50331648 /dev/zero | tr '\\0' a); exit 3"])
             .spawn()
             .unwrap();
-        let (status, _) = wait4(big.id() as libc::pid_t).unwrap();
+        let (status, usage) = wait4(big.id() as libc::pid_t).unwrap();
         assert!(libc::WIFEXITED(status));
         assert_eq!(libc::WEXITSTATUS(status), 3);
         assert_eq!(describe(status), "the cell exited with status 3");
+        assert!(
+            usage.ru_maxrss >= 48 * 1024,
+            "the shell's peak was {} KiB",
+            usage.ru_maxrss
+        );
 
         let small = Command::new("true").spawn().unwrap();
         let (status, usage) = wait4(small.id() as libc::pid_t).unwrap();

@@ -1,8 +1,8 @@
 //! The Python rows: `asyncio` (the standard library's default event loop) and `uvloop`
 //! (libuv's loop, when `import uvloop` works), through the bundled `asyncio_bench.py`.
 //!
-//! The script is compiled into this binary (`include_str!`) and run as
-//! `python3 -c <script> --loop asyncio --workload W -n N --seed S`, so the command needs no
+//! The script is compiled into this binary (`include_str!`) and fed to
+//! `python3 - --loop asyncio --workload W -n N --seed S` on stdin, so the command needs no
 //! file beside it. The `--cell` child that calls [`Runner::run`] here waits for the interpreter,
 //! so the parent's `wait4` on the child sees the interpreter's peak RSS too (Linux folds a
 //! waited-for grandchild's `maxrss` into the child's).
@@ -12,7 +12,8 @@
 //! (pyenv's adds a fifth of a second) is not paid on every cell. The suite resolves it once and
 //! hands the path to its cells in `RINGLOOP_BENCH_PYTHON_RESOLVED`.
 
-use std::process::Command;
+use std::io::{self, Write};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use super::Runner;
@@ -115,12 +116,10 @@ impl Runner for Python {
 
     fn run(&self, workload: Workload, params: &Params) -> Result<Sample, String> {
         let python = interpreter()?;
-        let out = Command::new(&python)
-            .args(["-c", SCRIPT, "--loop", self.loop_name()])
-            .args(["--workload", workload.name()])
-            .args(["-n", &params.n.to_string()])
-            .args(["--seed", &params.seed.to_string()])
-            .output()
+        let n = params.n.to_string();
+        let seed = params.seed.to_string();
+        let args = ["--loop", self.loop_name(), "--workload", workload.name()];
+        let out = run_script(&python, &args, &["-n", &n, "--seed", &seed])
             .map_err(|e| format!("cannot run {python}: {e}"))?;
         if !out.status.success() {
             return Err(format!(
@@ -135,13 +134,37 @@ impl Runner for Python {
     }
 }
 
+/// Runs the bundled script as `python - ARGS...`, feeding it on stdin (a `-c` argument would
+/// put the whole script in every `ps` line), and collects its output.
+fn run_script(python: &str, args: &[&str], more: &[&str]) -> io::Result<Output> {
+    let mut child = Command::new(python)
+        .arg("-")
+        .args(args)
+        .args(more)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // The script (a few KiB) fits in the pipe's buffer, so this write cannot wait on the
+    // child; dropping the handle closes the pipe, which is the end of the script.
+    let written = child
+        .stdin
+        .take()
+        .map(|mut s| s.write_all(SCRIPT.as_bytes()));
+    let out = child.wait_with_output()?;
+    match written {
+        // A failed write matters only if the interpreter then claims success; otherwise its
+        // own stderr says more than EPIPE would.
+        Some(Err(e)) if out.status.success() => Err(e),
+        _ => Ok(out),
+    }
+}
+
 /// The first `k` durations (microseconds) as the Python script draws them for `seed`.
 pub fn script_durations_us(seed: u64, k: u64) -> Result<Vec<u64>, String> {
     let python = interpreter()?;
-    let out = Command::new(&python)
-        .args(["-c", SCRIPT, "--seed", &seed.to_string()])
-        .args(["--durations", &k.to_string()])
-        .output()
+    let (seed, k) = (seed.to_string(), k.to_string());
+    let out = run_script(&python, &["--seed", &seed], &["--durations", &k])
         .map_err(|e| format!("cannot run {python}: {e}"))?;
     if !out.status.success() {
         return Err(last_line(&out.stderr));
