@@ -275,13 +275,6 @@ impl WakeList {
         }
     }
 
-    /// Adds a waker if there is one.
-    pub(crate) fn extend(&mut self, waker: Option<Waker>) {
-        if let Some(w) = waker {
-            self.push(w);
-        }
-    }
-
     /// Wakes them all. Call this with no lock held: a waker may run arbitrary code (another
     /// executor's, even), which may come back to the primitive.
     pub(crate) fn wake_all(mut self) {
