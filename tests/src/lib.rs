@@ -351,25 +351,71 @@ impl Future for YieldN {
     }
 }
 
-/// The CPU time (user + system) the calling thread has used so far, from
-/// `getrusage(RUSAGE_THREAD)`.
-pub fn thread_cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD only reads the calling
-    // thread's counters. The return value is checked before the struct is read.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+/// The CPU-time clock of the calling thread (`pthread_getcpuclockid`), readable from any
+/// thread with [`cpu_time`] while the thread lives. A spinning thread shows up here even on a
+/// loaded machine; an idle one does not.
+pub fn current_thread_cpu_clock() -> libc::clockid_t {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread_self()` is the calling thread, alive during the call; `clock` is a valid
+    // place for the result. The return value is checked.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    assert_eq!(rc, 0, "pthread_getcpuclockid: error {rc}");
+    clock
+}
+
+/// The CPU time used so far by the thread whose clock is `clock` (see
+/// [`current_thread_cpu_clock`]).
+pub fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id is reported through the
+    // return value, which is checked.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     assert_eq!(
         rc,
         0,
-        "getrusage(RUSAGE_THREAD): {}",
+        "clock_gettime(thread cpu clock): {}",
         std::io::Error::last_os_error()
     );
-    // SAFETY: getrusage returned 0, so it filled the struct (and it was zeroed before anyway).
-    let usage = unsafe { usage.assume_init() };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The CPU-time clocks of every thread that runs tasks for `handle`'s runtime, as seen from
+/// inside `block_on`: the calling thread (which runs everything on the current-thread flavour
+/// and its own timers on the multi-thread one) plus, on the multi-thread flavour, each worker.
+///
+/// The workers are reached the way [`hold_workers`] reaches them (one blocking task per
+/// worker, all held at once, so each lands on a different worker); they are released before
+/// this returns.
+pub fn runtime_cpu_clocks(handle: &ringloop::Handle) -> Vec<libc::clockid_t> {
+    let mut clocks = vec![current_thread_cpu_clock()];
+    if handle.flavor() == Flavor::CurrentThread {
+        return clocks;
+    }
+    let (clock_tx, clock_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        let clock_tx = clock_tx.clone();
+        let release_rx = release_rx.clone();
+        tasks.push(handle.create_task(async move {
+            clock_tx.send(current_thread_cpu_clock()).unwrap();
+            // Hold this worker until every worker has reported.
+            let _ = release_rx.lock().unwrap().recv();
+        }));
+    }
+    for n in 0..WORKERS {
+        let clock = clock_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {n} of {WORKERS} workers reported"));
+        clocks.push(clock);
+    }
+    drop(release_tx);
+    drop(tasks);
+    clocks
 }
 
 /// How many tasks the "million tasks" tests run: a million in release, 200,000 in debug, where
