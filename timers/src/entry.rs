@@ -143,43 +143,62 @@ impl<T> Slab<T> {
         self.entries.reserve(additional);
     }
 
-    /// Vacant -> Pending: takes a free entry (or grows the slab) and fills it. The caller must
-    /// link it into a slot list.
+    /// The index the next [`alloc`](Self::alloc) will fill.
     ///
     /// # Panics
     ///
     /// Only if 2^31 timers are pending at once (about 100 GiB of entries): like a `Vec`
     /// overflowing its capacity, this is treated as an allocation failure.
     #[inline]
-    pub(crate) fn alloc(&mut self, deadline: Duration, tick: u64, payload: T) -> TimerKey {
-        self.pending += 1;
-        let index = self.free_head;
-        if index != NIL {
-            let entry = &mut self.entries[index as usize];
-            self.free_head = entry.next;
-            entry.set_deadline(deadline, tick);
-            entry.payload = Some(payload);
-            return TimerKey {
-                index,
-                generation: entry.generation,
-            };
+    pub(crate) fn vacant_index(&self) -> u32 {
+        if self.free_head != NIL {
+            return self.free_head;
         }
         let index = self.entries.len();
         assert!(
             index < MAX_ENTRIES,
             "ringloop-timers: more than 2^31 timers"
         );
+        index as u32
+    }
+
+    /// Vacant -> Pending: fills the entry at [`vacant_index`](Self::vacant_index) with its
+    /// deadline, its list links (the caller links the neighbours) and its payload.
+    #[inline]
+    pub(crate) fn alloc(
+        &mut self,
+        deadline: Duration,
+        tick: u64,
+        (prev, next): (u32, u32),
+        payload: T,
+    ) -> TimerKey {
+        self.pending += 1;
+        let index = self.free_head;
+        if index != NIL {
+            let entry = &mut self.entries[index as usize];
+            self.free_head = entry.next;
+            entry.set_deadline(deadline, tick);
+            entry.prev = prev;
+            entry.next = next;
+            // A vacant entry's payload is `None`: forgetting it skips a pointless drop check.
+            std::mem::forget(entry.payload.replace(payload));
+            return TimerKey {
+                index,
+                generation: entry.generation,
+            };
+        }
+        let index = self.entries.len() as u32;
         self.entries.push(Entry {
             deadline_secs: deadline.as_secs(),
             tick,
             deadline_nanos: deadline.subsec_nanos(),
             generation: 0,
-            prev: NIL,
-            next: NIL,
+            prev,
+            next,
             payload: Some(payload),
         });
         TimerKey {
-            index: index as u32,
+            index,
             generation: 0,
         }
     }
@@ -192,7 +211,7 @@ impl<T> Slab<T> {
     }
 
     /// The key of the pending entry at `index`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn key_of(&self, index: u32) -> TimerKey {
         TimerKey {
             index,
@@ -200,16 +219,71 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Pending -> Vacant: takes the payload out and puts the entry on the free list. The
-    /// caller must already have unlinked it from its slot list.
+    /// The list links `(prev, next)` of the pending entry at `index`.
     #[inline]
-    pub(crate) fn free(&mut self, index: u32) -> T {
+    pub(crate) fn links(&self, index: u32) -> (u32, u32) {
+        let entry = &self.entries[index as usize];
+        (entry.prev, entry.next)
+    }
+
+    /// Sets both list links of the pending entry at `index`.
+    #[inline]
+    pub(crate) fn set_links(&mut self, index: u32, (prev, next): (u32, u32)) {
         let entry = &mut self.entries[index as usize];
+        entry.prev = prev;
+        entry.next = next;
+    }
+
+    /// Sets the `prev` link of the pending entry at `index`.
+    #[inline]
+    pub(crate) fn set_prev(&mut self, index: u32, prev: u32) {
+        self.entries[index as usize].prev = prev;
+    }
+
+    /// Sets the `next` link of the pending entry at `index`.
+    #[inline]
+    pub(crate) fn set_next(&mut self, index: u32, next: u32) {
+        self.entries[index as usize].next = next;
+    }
+
+    /// Pending -> Vacant for a live `key`, in one look-up: returns the payload and the list
+    /// links the entry had, which the caller must splice together (`Slots::detach`).
+    #[inline]
+    pub(crate) fn take(&mut self, key: TimerKey) -> Option<(T, (u32, u32))> {
+        let entry = self.entries.get_mut(key.index as usize)?;
+        if entry.generation != key.generation {
+            return None;
+        }
+        let payload = entry.payload.take()?;
+        let links = (entry.prev, entry.next);
+        self.release(key.index);
+        Some((payload, links))
+    }
+
+    /// Pending -> Vacant for the pending entry at `index` (one the wheel found in a slot):
+    /// returns its key, its payload and its links, as [`take`](Self::take) does.
+    #[inline]
+    pub(crate) fn take_index(&mut self, index: u32) -> (TimerKey, T, (u32, u32)) {
+        let entry = &mut self.entries[index as usize];
+        let key = TimerKey {
+            index,
+            generation: entry.generation,
+        };
         let payload = entry
             .payload
             .take()
-            .expect("ringloop-timers: freeing a vacant entry (a bug in the wheel)");
+            .expect("ringloop-timers: a vacant entry in a slot list (a bug in the wheel)");
+        let links = (entry.prev, entry.next);
+        self.release(index);
+        (key, payload, links)
+    }
+
+    /// The rest of Pending -> Vacant, once the payload is out: a new generation, and back on
+    /// the free list unless the generations are exhausted.
+    #[inline]
+    fn release(&mut self, index: u32) {
         self.pending -= 1;
+        let entry = &mut self.entries[index as usize];
         if entry.generation == u32::MAX - 1 {
             // Retired: reusing the index would eventually bring generation 0 back and let a
             // four-billion-reuses-old key match a new timer.
@@ -219,7 +293,6 @@ impl<T> Slab<T> {
             entry.next = self.free_head;
             self.free_head = index;
         }
-        payload
     }
 
     /// Test hook: jump an entry's generation, to reach retirement without 2^32 reuses.
@@ -236,11 +309,12 @@ mod tests {
     #[test]
     fn freed_entries_are_reused_with_a_new_generation() {
         let mut slab = Slab::with_capacity(0);
-        let a = slab.alloc(Duration::ZERO, 0, "a");
+        let a = slab.alloc(Duration::ZERO, 0, (NIL, NIL), "a");
         assert_eq!(slab.live(a), Some(0));
-        assert_eq!(slab.free(0), "a");
+        assert_eq!(slab.take(a).map(|(p, _)| p), Some("a"));
+        assert_eq!(slab.take(a).map(|(p, _)| p), None);
         assert_eq!(slab.live(a), None, "a freed key is stale");
-        let b = slab.alloc(Duration::ZERO, 0, "b");
+        let b = slab.alloc(Duration::ZERO, 0, (NIL, NIL), "b");
         assert_eq!(b.index, a.index, "the free entry is reused");
         assert_ne!(b, a);
         assert_eq!(
@@ -255,12 +329,17 @@ mod tests {
     #[test]
     fn an_entry_whose_generation_is_exhausted_is_retired() {
         let mut slab = Slab::with_capacity(0);
-        let first = slab.alloc(Duration::ZERO, 0, 1);
+        let first = slab.alloc(Duration::ZERO, 0, (NIL, NIL), 1);
         slab.set_generation(first.index, u32::MAX - 1);
         let old = slab.key_of(first.index);
-        slab.free(first.index);
+        assert_eq!(slab.take_index(first.index).1, 1);
         assert_eq!(slab.live(old), None);
-        let next = slab.alloc(Duration::ZERO, 0, 2);
+        assert_eq!(
+            slab.vacant_index(),
+            1,
+            "the retired entry is not on the free list"
+        );
+        let next = slab.alloc(Duration::ZERO, 0, (NIL, NIL), 2);
         assert_ne!(next.index, first.index, "a retired entry is never reused");
         assert_eq!(
             slab.live(TimerKey::from_raw(u64::from(u32::MAX) << 32)),
@@ -272,7 +351,7 @@ mod tests {
     #[test]
     fn raw_keys_round_trip_and_garbage_is_stale() {
         let mut slab = Slab::with_capacity(0);
-        let key = slab.alloc(Duration::from_secs(1), 1, ());
+        let key = slab.alloc(Duration::from_secs(1), 1, (NIL, NIL), ());
         assert_eq!(TimerKey::from_raw(key.into_raw()), key);
         assert_eq!(slab.live(TimerKey::from_raw(u64::MAX)), None);
         assert_eq!(slab.live(TimerKey::from_raw(7)), None, "index out of range");

@@ -40,8 +40,16 @@ pub(crate) const SLOTS: usize = 1 << SLOT_BITS;
 /// Levels needed to cover every `u64` tick: `ceil(64 / 6)`.
 pub(crate) const LEVELS: usize = 64_u32.div_ceil(SLOT_BITS) as usize;
 
-/// Total number of slots in the wheel.
-pub(crate) const TOTAL_SLOTS: usize = LEVELS * SLOTS;
+/// Levels the slot arrays are sized for: `LEVELS` rounded up to a power of two, so that an
+/// index masked with `LEVEL_MASK` is provably in bounds and the compiler drops the check.
+/// The five spare levels are never used (5 KiB per wheel).
+pub(crate) const LEVEL_CAPACITY: usize = LEVELS.next_power_of_two();
+
+/// Masks a level number into `0..LEVEL_CAPACITY` (a no-op for every real level).
+pub(crate) const LEVEL_MASK: usize = LEVEL_CAPACITY - 1;
+
+/// Slots in the slot array (`LEVEL_CAPACITY * SLOTS`): a power of two, for the same reason.
+pub(crate) const ARRAY_SLOTS: usize = LEVEL_CAPACITY * SLOTS;
 
 /// Where an entry lives: `level * SLOTS + digit`.
 pub(crate) type SlotIndex = usize;

@@ -31,8 +31,10 @@
 //! on the slot's entries, exact in the common case. `next_expiration` reports it, which spares
 //! the caller the wake-ups a wheel would otherwise need just to cascade.
 
-use crate::entry::{Slab, NIL, SLOT_TAG};
-use crate::geometry::{SlotIndex, LEVELS, SLOTS, TOTAL_SLOTS};
+use std::time::Duration;
+
+use crate::entry::{Slab, TimerKey, NIL, SLOT_TAG};
+use crate::geometry::{SlotIndex, ARRAY_SLOTS, LEVEL_CAPACITY, LEVEL_MASK, SLOTS};
 
 /// One slot: the ends of its entry list and a lower bound on its entries' ticks.
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +53,10 @@ const EMPTY: Slot = Slot {
 /// Every slot of every level, with the occupancy bitmaps.
 #[derive(Debug)]
 pub(crate) struct Slots {
-    slots: Box<[Slot; TOTAL_SLOTS]>,
-    bitmaps: [u64; LEVELS],
+    /// Indexed by `slot & SLOT_MASK`: see `LEVEL_CAPACITY`.
+    slots: Box<[Slot; ARRAY_SLOTS]>,
+    /// Indexed by `level & LEVEL_MASK`.
+    bitmaps: [u64; LEVEL_CAPACITY],
     levels: u16,
 }
 
@@ -61,88 +65,134 @@ fn is_slot_link(link: u32) -> bool {
     link & SLOT_TAG != 0
 }
 
+/// Masks a slot index into the slot array; a no-op for every real slot, it lets the compiler
+/// drop the bounds check.
+const SLOT_MASK: usize = ARRAY_SLOTS - 1;
+
+/// The slot a tagged link names.
+#[inline]
+fn slot_of_link(link: u32) -> SlotIndex {
+    (link & !SLOT_TAG) as usize & SLOT_MASK
+}
+
 impl Slots {
     pub(crate) fn new() -> Self {
         Slots {
-            slots: Box::new([EMPTY; TOTAL_SLOTS]),
-            bitmaps: [0; LEVELS],
+            slots: Box::new([EMPTY; ARRAY_SLOTS]),
+            bitmaps: [0; LEVEL_CAPACITY],
             levels: 0,
         }
     }
 
     #[inline]
     fn mark_occupied(&mut self, slot: SlotIndex) {
-        let level = slot / SLOTS;
+        let level = (slot / SLOTS) & LEVEL_MASK;
         self.bitmaps[level] |= 1 << (slot % SLOTS);
         self.levels |= 1 << level;
     }
 
     #[inline]
     fn mark_empty(&mut self, slot: SlotIndex) {
-        let level = slot / SLOTS;
-        self.slots[slot] = EMPTY;
+        let level = (slot / SLOTS) & LEVEL_MASK;
+        self.slots[slot & SLOT_MASK] = EMPTY;
         self.bitmaps[level] &= !(1 << (slot % SLOTS));
         if self.bitmaps[level] == 0 {
             self.levels &= !(1 << level);
         }
     }
 
-    /// Links the (pending, unlinked) entry `index` at the tail of `slot`.
+    /// Makes `index` the new tail of `slot` (bookkeeping on the slot side only) and returns
+    /// the links the entry must get: `(prev, next)`. If `prev` is an entry (not a slot tag),
+    /// the caller must point that entry's `next` at `index`.
     #[inline]
-    pub(crate) fn push_back<T>(&mut self, slab: &mut Slab<T>, slot: SlotIndex, index: u32) {
+    fn attach_tail(&mut self, slot: SlotIndex, index: u32, tick: u64) -> (u32, u32) {
         let tag = SLOT_TAG | slot as u32;
-        let tick = slab.entries[index as usize].tick;
-        let s = &mut self.slots[slot];
+        let s = &mut self.slots[slot & SLOT_MASK];
         let old_tail = s.tail;
         s.tail = index;
         s.min_tick = s.min_tick.min(tick);
-        let entry = &mut slab.entries[index as usize];
-        entry.next = tag;
         if old_tail == NIL {
-            entry.prev = tag;
-            self.slots[slot].head = index;
+            s.head = index;
             self.mark_occupied(slot);
+            (tag, tag)
         } else {
-            entry.prev = old_tail;
-            slab.entries[old_tail as usize].next = index;
+            (old_tail, tag)
+        }
+    }
+
+    /// Inserts a new pending entry at the tail of `slot`: one slab write for the entry, one
+    /// for its predecessor.
+    #[inline]
+    pub(crate) fn insert<T>(
+        &mut self,
+        slab: &mut Slab<T>,
+        slot: SlotIndex,
+        deadline: Duration,
+        tick: u64,
+        payload: T,
+    ) -> TimerKey {
+        let index = slab.vacant_index();
+        let links = self.attach_tail(slot, index, tick);
+        let key = slab.alloc(deadline, tick, links, payload);
+        if !is_slot_link(links.0) {
+            slab.set_next(links.0, index);
+        }
+        key
+    }
+
+    /// Links the pending, currently unlinked entry `index` at the tail of `slot`.
+    #[inline]
+    pub(crate) fn push_back<T>(
+        &mut self,
+        slab: &mut Slab<T>,
+        slot: SlotIndex,
+        index: u32,
+        tick: u64,
+    ) {
+        let links = self.attach_tail(slot, index, tick);
+        slab.set_links(index, links);
+        if !is_slot_link(links.0) {
+            slab.set_next(links.0, index);
+        }
+    }
+
+    /// Splices an entry out of its list, given the links it had: its neighbours (or its
+    /// slot, at either end) now point at each other.
+    #[inline]
+    pub(crate) fn detach<T>(&mut self, slab: &mut Slab<T>, (prev, next): (u32, u32)) {
+        match (is_slot_link(prev), is_slot_link(next)) {
+            // The only entry: the slot becomes empty.
+            (true, true) => self.mark_empty(slot_of_link(prev)),
+            // The first of several.
+            (true, false) => {
+                self.slots[slot_of_link(prev)].head = next;
+                slab.set_prev(next, prev);
+            }
+            // The last of several.
+            (false, true) => {
+                self.slots[slot_of_link(next)].tail = prev;
+                slab.set_next(prev, next);
+            }
+            // In the middle.
+            (false, false) => {
+                slab.set_next(prev, next);
+                slab.set_prev(next, prev);
+            }
         }
     }
 
     /// Unlinks the pending entry `index` from whichever slot holds it.
     #[inline]
     pub(crate) fn unlink<T>(&mut self, slab: &mut Slab<T>, index: u32) {
-        let entry = &slab.entries[index as usize];
-        let (prev, next) = (entry.prev, entry.next);
-        match (is_slot_link(prev), is_slot_link(next)) {
-            // The only entry: the slot becomes empty.
-            (true, true) => self.mark_empty((prev & !SLOT_TAG) as usize),
-            // The first of several.
-            (true, false) => {
-                self.slots[(prev & !SLOT_TAG) as usize].head = next;
-                slab.entries[next as usize].prev = prev;
-            }
-            // The last of several.
-            (false, true) => {
-                self.slots[(next & !SLOT_TAG) as usize].tail = prev;
-                slab.entries[prev as usize].next = next;
-            }
-            // In the middle.
-            (false, false) => {
-                slab.entries[prev as usize].next = next;
-                slab.entries[next as usize].prev = prev;
-            }
-        }
+        let links = slab.links(index);
+        self.detach(slab, links);
     }
 
-    /// Unlinks and returns the first entry of `slot`, if any.
+    /// The first entry of `slot`, if any.
     #[inline]
-    pub(crate) fn pop_front<T>(&mut self, slab: &mut Slab<T>, slot: SlotIndex) -> Option<u32> {
-        let head = self.slots[slot].head;
-        if head == NIL {
-            return None;
-        }
-        self.unlink(slab, head);
-        Some(head)
+    pub(crate) fn head(&self, slot: SlotIndex) -> Option<u32> {
+        let head = self.slots[slot & SLOT_MASK].head;
+        (head != NIL).then_some(head)
     }
 
     /// The first occupied slot of the wheel: the lowest digit of the lowest occupied level.
@@ -151,7 +201,7 @@ impl Slots {
         if self.levels == 0 {
             return None;
         }
-        let level = self.levels.trailing_zeros() as usize;
+        let level = self.levels.trailing_zeros() as usize & LEVEL_MASK;
         let digit = self.bitmaps[level].trailing_zeros() as usize;
         Some((level, digit))
     }
@@ -159,13 +209,14 @@ impl Slots {
     /// A lower bound on the ticks of the entries in `slot` (`u64::MAX` when empty).
     #[inline]
     pub(crate) fn min_tick(&self, slot: SlotIndex) -> u64 {
-        self.slots[slot].min_tick
+        self.slots[slot & SLOT_MASK].min_tick
     }
 
     /// Checks every structural invariant by walking every list: for tests only. Empty slots
     /// are checked too, except under miri, where only occupied slots are walked (slow).
     #[cfg(test)]
     pub(crate) fn check<T>(&self, slab: &Slab<T>, now: u64) -> usize {
+        use crate::geometry::LEVELS;
         let mut linked = 0;
         for level in 0..LEVELS {
             assert_eq!(

@@ -123,23 +123,21 @@ impl<T> Wheel<T> {
     /// deadline at or before [`elapsed`](Self::elapsed) fires on the next `advance`. A deadline
     /// of `u64::MAX` ticks or more (584,542 years at the default resolution, or
     /// `Duration::MAX`) is accepted and never fires: the wheel cannot advance that far.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, deadline: Duration, payload: T) -> TimerKey {
         let tick = self.clock.deadline_tick(deadline).max(self.now);
-        let key = self.slab.alloc(deadline, tick, payload);
-        let index = key_index(key);
+        let slot = slot_for(self.now, tick);
         self.slots
-            .push_back(&mut self.slab, slot_for(self.now, tick), index);
-        key
+            .insert(&mut self.slab, slot, deadline, tick, payload)
     }
 
     /// Cancels a pending timer in O(1) and returns its payload; `None` for a stale key (its
     /// timer already fired or was cancelled), which changes nothing.
-    #[inline]
+    #[inline(always)]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let index = self.slab.live(key)?;
-        self.slots.unlink(&mut self.slab, index);
-        Some(self.slab.free(index))
+        let (payload, links) = self.slab.take(key)?;
+        self.slots.detach(&mut self.slab, links);
+        Some(payload)
     }
 
     /// Whether `key` names a pending timer.
@@ -171,7 +169,7 @@ impl<T> Wheel<T> {
         let tick = self.clock.deadline_tick(deadline).max(self.now);
         self.slab.entries[index as usize].set_deadline(deadline, tick);
         self.slots
-            .push_back(&mut self.slab, slot_for(self.now, tick), index);
+            .push_back(&mut self.slab, slot_for(self.now, tick), index, tick);
         true
     }
 
@@ -207,19 +205,20 @@ impl<T> Wheel<T> {
             if level == 0 {
                 // A level-0 slot is a single tick, and it is due: fire all of it. Popping one
                 // entry at a time keeps the wheel consistent if `fire` panics.
-                while let Some(index) = self.slots.pop_front(&mut self.slab, slot) {
-                    let key = self.slab.key_of(index);
-                    let payload = self.slab.free(index);
+                while let Some(index) = self.slots.head(slot) {
+                    let (key, payload, links) = self.slab.take_index(index);
+                    self.slots.detach(&mut self.slab, links);
                     fired += 1;
                     fire(key, payload);
                 }
             } else {
                 // Cascade: the slot's entries now share digit `level` with the position, so
                 // placing them again puts each on a lower level. Their keys do not change.
-                while let Some(index) = self.slots.pop_front(&mut self.slab, slot) {
+                while let Some(index) = self.slots.head(slot) {
+                    self.slots.unlink(&mut self.slab, index);
                     let tick = self.slab.entries[index as usize].tick;
                     self.slots
-                        .push_back(&mut self.slab, slot_for(self.now, tick), index);
+                        .push_back(&mut self.slab, slot_for(self.now, tick), index, tick);
                 }
             }
         }
@@ -231,9 +230,11 @@ impl<T> Wheel<T> {
     /// when no timer is pending (or only timers that never fire, see [`insert`]).
     ///
     /// It is never later than the earliest pending deadline rounded up to its tick. It may be
-    /// earlier, when the earliest timer was cancelled or when the earliest slot holds timers
-    /// inserted before a since-cancelled earlier one: the caller then advances (nothing fires,
-    /// or only cascading happens) and asks again. It reads two bitmaps and one slot, never the
+    /// earlier, when the earliest timer of a slot was cancelled (each slot keeps only a lower
+    /// bound on its deadlines, see `slots`): the caller then advances to it (nothing fires,
+    /// timers only move to finer slots) and asks again. For the same reason a slot holding
+    /// never-firing timers next to a cancelled finite one may report a far time once instead
+    /// of `None`. It reads two bitmaps and one slot, never the
     /// timers themselves. A timer inserted at or before [`elapsed`](Self::elapsed) makes this
     /// return `elapsed()`.
     ///
@@ -252,11 +253,6 @@ impl<T> Wheel<T> {
     pub(crate) fn check_invariants(&self) {
         self.slots.check(&self.slab, self.now);
     }
-}
-
-#[inline]
-fn key_index(key: TimerKey) -> u32 {
-    key.into_raw() as u32
 }
 
 impl<T> Default for Wheel<T> {
