@@ -2,8 +2,9 @@
 //! backend emits `<text>` and lets the viewer's font render it).
 //!
 //! - `chart.svg`: one panel per workload, a horizontal bar per runtime, the bar's length its
-//!   median ns/op. ringloop's rows are drawn in warm colours beside the peers in cool ones, and
-//!   each bar carries its figure, so the panel reads without the table.
+//!   median ns/op (µs for `lateness`). ringloop's rows are drawn in warm colours on top, the
+//!   peers in cool ones below, and each bar carries its figure, so the panel reads without
+//!   the table.
 //! - `lateness.svg`: the lateness distribution of each runtime as a cumulative curve: for every
 //!   lateness x (log scale, µs), the fraction of wake-ups no later than x. A curve further left
 //!   is a more punctual runtime; its right end is the worst wake-up. Wake-ups within 1 µs of
@@ -89,19 +90,27 @@ fn draw_bars(path: &Path, rows: &[Row]) -> DrawResult {
     root.fill(&WHITE)?;
     let panels = root.split_evenly((lines, COLUMNS));
     for (w, area) in workloads.iter().zip(panels.iter()) {
-        let bars: Vec<(&str, f64)> = rows
+        // Lateness reads better in µs than in millions of ns.
+        let (scale, unit) = match w {
+            Workload::Lateness => (1e-3, "median lateness, µs"),
+            _ => (1.0, w.unit()),
+        };
+        let mut bars: Vec<(&str, f64)> = rows
             .iter()
             .filter(|r| r.workload == w.name())
-            .filter_map(|r| Some((r.runtime.as_str(), r.ns_per_op?)))
+            .filter_map(|r| Some((r.runtime.as_str(), r.ns_per_op? * scale)))
             .collect();
+        // The y axis counts upwards: reversed, the report's first row (ringloop) is on top.
+        bars.reverse();
         let top = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-9) * 1.25;
         let names: Vec<&str> = bars.iter().map(|b| b.0).collect();
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{} ({})", w.name(), w.unit()), ("sans-serif", 16))
+            .caption(format!("{} ({unit})", w.name()), ("sans-serif", 16))
             .margin(8)
             .x_label_area_size(24)
             .y_label_area_size(130)
-            .build_cartesian_2d(0.0..top, (0..bars.len()).into_segmented())?;
+            // A discrete 0..k range has k + 1 values: k - 1 makes exactly one slot per bar.
+            .build_cartesian_2d(0.0..top, (0..bars.len() - 1).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
