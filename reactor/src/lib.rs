@@ -14,7 +14,7 @@
 //! | `uring/slots.rs` | the state machine of an in-flight io_uring entry |
 //! | `uring/prep.rs`, `uring/reap.rs` | an op into a submission entry; completions into events |
 //! | [`op`](Op) | operations that own their buffers |
-//! | `waker.rs` | cross-thread wake-up: an eventfd and a coalescing state word |
+//! | `waker/` | cross-thread wake-up: an eventfd; `waker/state.rs`, the coalescing state word (loom-checked) |
 //! | [`sys`] | the one syscall layer, with counters and fault injection |
 //! | [`backend`](BackendChoice) | choosing a backend, with fallback |
 //!
