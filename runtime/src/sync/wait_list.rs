@@ -92,16 +92,19 @@ impl WaitList {
     }
 
     /// How many waiters are in line (notified ones no longer count).
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.waiting
     }
 
     /// Whether nobody is in line.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.waiting == 0
     }
 
     /// Puts a waiter at the end of the line.
+    #[inline]
     pub(crate) fn push_back(&mut self, waker: &Waker) -> Key {
         let idx = self.alloc(Slot::Waiting {
             waker: waker.clone(),
@@ -120,6 +123,7 @@ impl WaitList {
     /// Puts a waiter at the front of the line: for a waiter that was notified but found the
     /// resource taken by someone who never waited (asyncio would send it to the back; ringloop
     /// keeps its place, which is fairer and costs nothing).
+    #[inline]
     pub(crate) fn push_front(&mut self, waker: &Waker) -> Key {
         let idx = self.alloc(Slot::Waiting {
             waker: waker.clone(),
@@ -139,6 +143,7 @@ impl WaitList {
     /// key is spent); `None` if it is still in line, in which case the stored waker is replaced
     /// by `waker` unless they wake the same task (the `Future` contract: the last waker given
     /// is the one to call).
+    #[inline]
     pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Option<u8> {
         match &mut self.slots[key.0 as usize] {
             Slot::Waiting { waker: stored, .. } => {
@@ -159,6 +164,7 @@ impl WaitList {
     /// The owner gives up (its future is dropped, or it no longer needs to wait). Frees the
     /// slot; returns `Some(tag)` if a notification had already arrived, which the caller must
     /// pass on or account for.
+    #[inline]
     pub(crate) fn remove(&mut self, key: Key) -> Option<u8> {
         let notified = match self.slots[key.0 as usize] {
             Slot::Waiting { .. } => {
@@ -174,6 +180,7 @@ impl WaitList {
 
     /// Takes the first waiter out of line, marks it notified with `tag`, and returns its waker
     /// for the caller to wake *after* releasing its mutex.
+    #[inline]
     pub(crate) fn notify_one(&mut self, tag: u8) -> Option<Waker> {
         if self.head == NIL {
             return None;
@@ -193,6 +200,7 @@ impl WaitList {
         }
     }
 
+    #[inline]
     fn alloc(&mut self, slot: Slot) -> u32 {
         if self.free == NIL {
             let idx = u32::try_from(self.slots.len())
@@ -211,6 +219,7 @@ impl WaitList {
         }
     }
 
+    #[inline]
     fn free(&mut self, idx: u32) {
         self.slots[idx as usize] = Slot::Vacant {
             next_free: self.free,
@@ -219,6 +228,7 @@ impl WaitList {
     }
 
     /// Unlinks a `Waiting` slot from the line (it stays `Waiting` until overwritten).
+    #[inline]
     fn unlink(&mut self, idx: u32) {
         let (prev, next) = match self.slots[idx as usize] {
             Slot::Waiting { prev, next, .. } => (prev, next),
@@ -235,12 +245,14 @@ impl WaitList {
         self.waiting -= 1;
     }
 
+    #[inline]
     fn set_next(&mut self, idx: u32, to: u32) {
         if let Slot::Waiting { next, .. } = &mut self.slots[idx as usize] {
             *next = to;
         }
     }
 
+    #[inline]
     fn set_prev(&mut self, idx: u32, to: u32) {
         if let Slot::Waiting { prev, .. } = &mut self.slots[idx as usize] {
             *prev = to;
@@ -266,6 +278,7 @@ impl WakeList {
     }
 
     /// Adds a waker.
+    #[inline]
     pub(crate) fn push(&mut self, waker: Waker) {
         if self.len < self.inline.len() {
             self.inline[self.len] = Some(waker);
@@ -277,6 +290,7 @@ impl WakeList {
 
     /// Wakes them all. Call this with no lock held: a waker may run arbitrary code (another
     /// executor's, even), which may come back to the primitive.
+    #[inline]
     pub(crate) fn wake_all(mut self) {
         for w in self.inline.iter_mut().take(self.len) {
             if let Some(w) = w.take() {
