@@ -107,7 +107,8 @@
 //!
 //! A pending timer costs `32 + size_of::<Option<T>>()` bytes in the slab: **48 bytes** with a
 //! `Waker` payload. The slab grows like a `Vec`; it never shrinks (the runtime's peak load is
-//! its steady state). The wheel itself is 704 slots of 16 bytes: 11 KiB.
+//! its steady state). The wheel itself is an array of 16-byte slots sized for 16 levels (five
+//! unused, so that a masked index needs no bounds check): 16 KiB, plus the bitmaps.
 //!
 //! # Where ringloop simplifies
 //!

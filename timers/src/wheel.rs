@@ -54,7 +54,7 @@ pub struct Wheel<T> {
     /// The wheel's position: every tick up to and including `now` has been processed, except
     /// entries inserted at or before it since the last advance (they sit in `now`'s own slot).
     now: u64,
-    slab: Slab<T>,
+    pub(crate) slab: Slab<T>,
     slots: Slots,
     /// Slots visited by `advance` (fired or cascaded), to pin its cost in tests.
     #[cfg(test)]

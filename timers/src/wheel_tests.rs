@@ -368,3 +368,45 @@ fn random_operations_keep_the_structure_consistent() {
     }
     wheel.check_invariants();
 }
+
+#[test]
+fn steady_state_inserts_reuse_entries_and_never_grow_the_slab() {
+    let mut wheel = ns_wheel();
+    wheel.reserve(100);
+    let capacity = wheel.capacity();
+    assert!(capacity >= 100);
+    let mut now = 0;
+    for round in 0..50_u64 {
+        let keys: Vec<_> = (0..100)
+            .map(|i| wheel.insert(ns(now + i * 97), i))
+            .collect();
+        for key in keys.iter().step_by(2) {
+            wheel.cancel(*key);
+        }
+        now += 100 * 97;
+        assert_eq!(advance(&mut wheel, ns(now)).len(), 50, "round {round}");
+        assert_eq!(
+            wheel.capacity(),
+            capacity,
+            "no reallocation in steady state"
+        );
+    }
+    assert_eq!(
+        wheel.slab.entries.len(),
+        100,
+        "entries are reused, not appended"
+    );
+}
+
+#[test]
+fn construction_defaults_and_the_zero_resolution_clamp() {
+    let wheel: Wheel<()> = Wheel::default();
+    assert_eq!(wheel.resolution(), crate::DEFAULT_RESOLUTION);
+    assert_eq!(wheel.elapsed(), Duration::ZERO);
+    assert!(wheel.is_empty());
+    assert_eq!(wheel.next_expiration(), None);
+    let zero: Wheel<()> = Wheel::with_resolution(Duration::ZERO);
+    assert_eq!(zero.resolution(), ns(1));
+    let text = format!("{wheel:?}");
+    assert!(text.contains("pending: 0"), "{text}");
+}

@@ -259,12 +259,15 @@ impl Harness {
     }
 }
 
+/// 512 cases by default (`PROPTEST_CASES` overrides it for a longer soak), 6 under miri.
 fn cases() -> u32 {
     if cfg!(miri) {
-        6
-    } else {
-        512
+        return 6;
     }
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
 }
 
 fn max_ops() -> usize {
