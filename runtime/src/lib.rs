@@ -40,6 +40,9 @@
 //! | `await task` | `task.await` gives `Result<T, TaskError>` |
 //! | `current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `loop.time()` | [`now`], [`Handle::now`] |
+//! | `except asyncio.CancelledError:` around an await | [`catch_cancel`]`(fut)` giving `Result<T, Cancelled>` |
+//! | `asyncio.shield(aw)` | [`shield`] |
+//! | `Task.uncancel()` | [`TaskRef::uncancel`] |
 //! | `asyncio.wait_for(aw, t)` | [`wait_for`]`(fut, t)` giving `Result<T, TimeoutError>` |
 //! | `loop.run_until_complete(f)` | [`Runtime::block_on`] |
 //!
@@ -47,22 +50,26 @@
 //!
 //! - Dropping a [`Task`] detaches it; it keeps running (asyncio may garbage-collect a task
 //!   nobody references; ringloop never does).
-//! - Cancelling stops a task at its next await point by dropping its future: destructors run,
-//!   but code after the await point does not. Rust cannot raise an exception inside a
-//!   third-party future, so this is ringloop's fallback where asyncio would raise
-//!   `CancelledError`.
+//! - Cancelling stops a task at its next await point by dropping its future (destructors run),
+//!   unless that await point is a boundary: [`catch_cancel`] (asyncio's
+//!   `except CancelledError:`), an awaited [`Task`], or [`wait_for`] past its deadline. Rust
+//!   cannot raise an exception inside a third-party future, so dropping is the fallback; see
+//!   [`cancel`] for the whole model.
 //! - The default runtime has worker threads (tasks must be `Send`); asyncio is single-threaded.
 //!   The current-thread flavour ([`Flavor::CurrentThread`]) is asyncio's model exactly.
 
+pub mod cancel;
 mod context;
 mod driver;
 mod loom;
 mod runtime;
 mod scheduler;
+pub mod sync;
 pub mod task;
 mod time;
 mod timeout;
 
+pub use cancel::{catch_cancel, shield, Cancelled};
 pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};
 pub use task::{SpawnError, Task, TaskError, TaskId, TaskRef};

@@ -4,11 +4,21 @@
 //! with a zero timeout (as asyncio promises). The timer is armed only when the inner future
 //! first returns `Pending`: a `wait_for` around a ready future never touches the timer wheel.
 //!
-//! On expiry the inner future is dropped: its destructors run, then `TimeoutError` is
-//! returned. Difference from asyncio: asyncio cancels the inner task and lets it run async
-//! cleanup (`except CancelledError:` blocks that await) before raising; a plain Rust future
-//! cannot be resumed to clean up, so dropping it is ringloop's fallback.
+//! On expiry, as asyncio does, the inner work is cancelled and its cleanup finishes before
+//! `TimeoutError` is returned: `wait_for` requests cancellation of the current task (see
+//! [`crate::cancel`]) and polls the inner future once more. If a boundary inside handles it
+//! (a [`catch_cancel`](crate::catch_cancel) that then awaits its cleanup, an awaited task
+//! that is being cancelled), `wait_for` waits until the inner future completes; if nothing
+//! inside does, the inner future is dropped at once. Either way it takes its own request back,
+//! so the task itself is not cancelled.
+//!
+//! Differences from asyncio: if the inner future completes normally after the deadline (it
+//! declined the cancellation), asyncio returns its value; `wait_for` still returns
+//! `TimeoutError`, because a Rust output does not say whether it came from a cancellation.
+//! Outside a task (in `block_on`'s own future) there is nothing to request cancellation of,
+//! and the inner future is simply dropped.
 
+use crate::task::current;
 use crate::time::{sleep_until, Sleep};
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -44,6 +54,7 @@ pub fn wait_for<F: IntoFuture>(future: F, timeout: Duration) -> WaitFor<F::IntoF
         future: Some(future.into_future()),
         timeout,
         timer: None,
+        expired: false,
     }
 }
 
@@ -55,6 +66,8 @@ pub struct WaitFor<F> {
     timeout: Duration,
     /// Armed at the first `Pending` of the inner future.
     timer: Option<Sleep>,
+    /// The deadline passed and cancellation of the inner work was requested.
+    expired: bool,
 }
 
 impl<F: Future> Future for WaitFor<F> {
@@ -69,8 +82,11 @@ impl<F: Future> Future for WaitFor<F> {
             panic!("WaitFor polled after completion");
         };
         // SAFETY: see above; the inner future stays in place until dropped.
-        let future = unsafe { Pin::new_unchecked(future) };
-        if let Poll::Ready(out) = future.poll(cx) {
+        let mut future = unsafe { Pin::new_unchecked(future) };
+        if this.expired {
+            return this.poll_expired(cx);
+        }
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
             this.future = None;
             return Poll::Ready(Ok(out));
         }
@@ -85,13 +101,53 @@ impl<F: Future> Future for WaitFor<F> {
                     .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64)),
             )
         });
-        match Pin::new(timer).poll(cx) {
-            Poll::Ready(()) => {
-                // Cancel the inner work (drop it, running its destructors) before reporting.
-                this.future = None;
-                Poll::Ready(Err(TimeoutError(())))
-            }
-            Poll::Pending => Poll::Pending,
+        if Pin::new(timer).poll(cx).is_pending() {
+            return Poll::Pending;
         }
+        this.timer = None;
+        let in_task = current::with(|cur| match cur {
+            Some(cur) => {
+                cur.request_cancel(None);
+                true
+            }
+            None => false,
+        });
+        if !in_task {
+            this.future = None;
+            return Poll::Ready(Err(TimeoutError(())));
+        }
+        this.expired = true;
+        this.poll_expired(cx)
+    }
+}
+
+impl<F: Future> WaitFor<F> {
+    /// After the deadline: let the inner work finish its cancellation, then report the timeout.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, TimeoutError>> {
+        let Some(future) = self.future.as_mut() else {
+            panic!("WaitFor polled after completion");
+        };
+        // SAFETY: as in `poll`: the inner future is structurally pinned.
+        let future = unsafe { Pin::new_unchecked(future) };
+        let done = current::with(|cur| {
+            let cur = cur.expect("an expired wait_for is polled inside its task");
+            let (poll, inner_armed) = cur.scoped(|| future.poll(cx));
+            if poll.is_pending() && (inner_armed || !cur.cancel_requested()) {
+                // A boundary inside is finishing the cancellation, or took the request and
+                // the future is cleaning up: wait for it.
+                cur.arm();
+                return false;
+            }
+            // Done, or nothing inside handles cancellation: take our request back.
+            cur.take_cancel();
+            cur.uncancel();
+            true
+        });
+        if !done {
+            return Poll::Pending;
+        }
+        // Drop the inner future (running its destructors) before reporting.
+        self.future = None;
+        Poll::Ready(Err(TimeoutError(())))
     }
 }

@@ -65,6 +65,10 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     fn poll(self) {
         match self.cell().header.state.transition_to_running() {
             TransitionToRunning::Success => self.poll_future(),
+            TransitionToRunning::Cancelled if self.armed_last() => {
+                // A boundary inside the future handles cancellation: poll, and it takes it.
+                self.poll_future()
+            }
             TransitionToRunning::Cancelled => {
                 self.cancel_future();
                 self.complete();
@@ -89,12 +93,14 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // SAFETY: the future lives inside the heap cell and is never moved until it is
         // dropped in place, so it is pinned.
         let future = unsafe { Pin::new_unchecked(future) };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+        let result = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
+        let armed = self.finish_armed();
+        match result {
             Ok(Poll::Ready(output)) => {
                 self.store_output(Ok(output));
                 self.complete();
             }
-            Ok(Poll::Pending) => match self.cell().header.state.transition_to_idle() {
+            Ok(Poll::Pending) => match self.cell().header.state.transition_to_idle(armed) {
                 TransitionToIdle::Ok => {}
                 TransitionToIdle::OkDealloc => self.dealloc(),
                 TransitionToIdle::OkNotified => {
@@ -120,6 +126,22 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 self.complete();
             }
         }
+    }
+
+    /// Whether a boundary was pending when the last poll returned.
+    fn armed_last(&self) -> bool {
+        // SAFETY: RUNNING is held by this thread (transition_to_running just succeeded), which
+        // owns `armed`.
+        unsafe { *self.cell().header.armed.get() & super::raw::ARMED_LAST != 0 }
+    }
+
+    /// Ends a poll's boundary bookkeeping: the "now" bit becomes the "last" bit.
+    fn finish_armed(&self) -> bool {
+        // SAFETY: as above; the poll that used the bits has returned.
+        let armed = unsafe { &mut *self.cell().header.armed.get() };
+        let now = *armed & super::raw::ARMED_NOW != 0;
+        *armed = if now { super::raw::ARMED_LAST } else { 0 };
+        now
     }
 
     /// Drops the future (catching a panic in its destructor) and stores the cancelled error.

@@ -1,6 +1,7 @@
 //! The handles users hold: `Task<T>` (asyncio's `Task` object, awaitable for the result) and
 //! `TaskRef` (a task of any output type, as `current_task()` and `all_tasks()` return).
 
+use super::current;
 use super::raw::RawTask;
 use super::TaskError;
 use super::TaskId;
@@ -70,7 +71,21 @@ impl TaskRef {
         self.request_cancel(Some(msg.into()))
     }
 
-    fn request_cancel(&self, msg: Option<String>) -> bool {
+    /// asyncio's `uncancel()`: removes one pending cancellation request from the count that
+    /// [`cancelling`](Self::cancelling) reports, and returns the count left. A task that caught
+    /// a cancellation and decided to go on calls it on itself.
+    pub fn uncancel(&self) -> u32 {
+        let mut extras = self.raw.header().extras.lock();
+        match extras.as_mut() {
+            Some(e) => {
+                e.cancelling = e.cancelling.saturating_sub(1);
+                e.cancelling
+            }
+            None => 0,
+        }
+    }
+
+    pub(crate) fn request_cancel(&self, msg: Option<String>) -> bool {
         if self.done() {
             return false;
         }
@@ -140,6 +155,8 @@ impl fmt::Debug for TaskRef {
 #[must_use = "dropping a Task detaches it; await it to get its result"]
 pub struct Task<T> {
     inner: TaskRef,
+    /// The awaiting task's cancellation was passed on to this task.
+    forwarded: bool,
     _output: PhantomData<T>,
 }
 
@@ -148,6 +165,7 @@ impl<T> Task<T> {
     pub(crate) fn new(raw: RawTask) -> Task<T> {
         Task {
             inner: TaskRef::from_counted(raw),
+            forwarded: false,
             _output: PhantomData,
         }
     }
@@ -186,13 +204,48 @@ impl<T> Deref for Task<T> {
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    /// Awaiting a task inside another task is a cancellation boundary, as in asyncio: if the
+    /// awaiting task is cancelled, the awaited one is cancelled too (with the same message),
+    /// and the awaiting task waits for it to finish. If it finished cancelled, the awaiting
+    /// task's own cancellation then proceeds; if it declined (returned normally), the request
+    /// is absorbed and its value returned.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let blocked = current::with(|cur| {
+            let cur = cur?;
+            if !cur.cancel_requested() {
+                if !this.inner.done() {
+                    cur.arm();
+                }
+                return None;
+            }
+            if !this.forwarded {
+                this.forwarded = true;
+                this.inner.request_cancel(cur.cancel_message());
+            }
+            if !this.inner.done() {
+                cur.arm();
+                return None;
+            }
+            if this.cancelled() {
+                // Leave the request pending and do not arm: the harness (or a boundary above)
+                // delivers it now. The output stays in the task for a later poll.
+                return Some(());
+            }
+            // The awaited task declined the cancellation: so does this one (asyncio leaves the
+            // `cancelling()` count as it is in that case, and so does ringloop).
+            cur.take_cancel();
+            None
+        });
+        if blocked.is_some() {
+            return Poll::Pending;
+        }
         let mut out: Option<Result<T, TaskError>> = None;
         // SAFETY: `out` has the type the vtable's try_read_output writes for a task whose output
         // is T (Task<T> is only made by spawn for a future with Output = T), and this handle is
         // the one join handle of the task.
         unsafe {
-            self.inner
+            this.inner
                 .raw
                 .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
         };

@@ -85,7 +85,7 @@ fn loom_wake_by_val_during_run_reschedules_once() {
             }
         });
         // The first poll returned Pending.
-        match m.state.transition_to_idle() {
+        match m.state.transition_to_idle(false) {
             TransitionToIdle::OkNotified => {
                 // Rescheduled by us: our reference passed to the queue entry.
                 m.run_to_completion();
@@ -158,7 +158,7 @@ fn loom_two_wakers_submit_once() {
             m.state.transition_to_running(),
             TransitionToRunning::Success
         );
-        assert_eq!(m.state.transition_to_idle(), TransitionToIdle::Ok);
+        assert_eq!(m.state.transition_to_idle(false), TransitionToIdle::Ok);
         m.state.ref_inc();
         m.state.ref_inc();
         let submits = Arc::new(AtomicUsize::new(0));

@@ -215,9 +215,9 @@ pub(crate) fn shutdown_all(list: &TaskList) {
     }
 }
 
-/// The task being polled on this thread.
+/// The task being polled on this thread, and what cancellation boundaries may do to it.
 pub(crate) mod current {
-    use super::raw::{Header, RawTask};
+    use super::raw::{Header, RawTask, ARMED_NOW};
     use super::TaskRef;
     use std::cell::Cell;
     use std::ptr::NonNull;
@@ -247,5 +247,80 @@ pub(crate) mod current {
         CURRENT
             .with(|c| c.get())
             .map(|ptr| TaskRef::new_counted(RawTask::from_raw(ptr)))
+    }
+
+    /// The running task, as seen from a future it is polling. Only usable during that poll.
+    pub(crate) struct Current {
+        raw: RawTask,
+    }
+
+    /// Runs `f` with the task being polled on this thread (`None` in `block_on`'s own future
+    /// or outside a runtime).
+    pub(crate) fn with<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+        let current = CURRENT.with(|c| c.get()).map(|ptr| Current {
+            raw: RawTask::from_raw(ptr),
+        });
+        f(current.as_ref())
+    }
+
+    impl Current {
+        /// True if a cancellation request is pending (not yet taken by a boundary).
+        pub(crate) fn cancel_requested(&self) -> bool {
+            self.raw.state().load().is_cancelled()
+        }
+
+        /// Takes the pending request, returning its message (`Some(None)`: taken, no message;
+        /// `None`: there was none).
+        pub(crate) fn take_cancel(&self) -> Option<Option<String>> {
+            if !self.raw.state().take_cancel() {
+                return None;
+            }
+            let extras = self.raw.header().extras.lock();
+            Some(extras.as_ref().and_then(|e| e.cancel_msg.clone()))
+        }
+
+        /// The message of the latest request, if any.
+        pub(crate) fn cancel_message(&self) -> Option<String> {
+            let extras = self.raw.header().extras.lock();
+            extras.as_ref().and_then(|e| e.cancel_msg.clone())
+        }
+
+        /// Requests cancellation of this very task (what a timeout does when it expires).
+        pub(crate) fn request_cancel(&self, msg: Option<String>) {
+            TaskRef::new_counted(self.raw).request_cancel(msg);
+        }
+
+        /// asyncio's `uncancel()`: one request fewer. Returns the count left.
+        pub(crate) fn uncancel(&self) -> u32 {
+            TaskRef::new_counted(self.raw).uncancel()
+        }
+
+        fn armed_bits(&self) -> u8 {
+            // SAFETY: `Current` only exists during a poll of this task on this thread, which
+            // holds RUNNING and so owns `armed`.
+            unsafe { *self.raw.header().armed.get() }
+        }
+
+        fn set_armed_bits(&self, bits: u8) {
+            // SAFETY: as in `armed_bits`; no reference to the cell is held across this write.
+            unsafe { *self.raw.header().armed.get() = bits }
+        }
+
+        /// Marks that a boundary is pending in this poll and handles cancellation itself: a
+        /// pending request is then delivered by polling, not by dropping the future.
+        pub(crate) fn arm(&self) {
+            self.set_armed_bits(self.armed_bits() | ARMED_NOW);
+        }
+
+        /// Polls `f` and reports whether anything inside it armed. The bit seen by the
+        /// harness stays set if it was set before or inside.
+        pub(crate) fn scoped<R>(&self, f: impl FnOnce() -> R) -> (R, bool) {
+            let before = self.armed_bits() & ARMED_NOW;
+            self.set_armed_bits(self.armed_bits() & !ARMED_NOW);
+            let out = f();
+            let inner = self.armed_bits() & ARMED_NOW != 0;
+            self.set_armed_bits(self.armed_bits() | before);
+            (out, inner)
+        }
     }
 }

@@ -26,6 +26,8 @@
 //!   set (see `join.rs`).
 //! - `header.links`: only under the task list's lock.
 //! - `header.extras`: under its own small lock (names and cancel messages are rare).
+//! - `header.armed`: only by the thread that holds `RUNNING` (the poller, and the cancellation
+//!   boundaries it polls, through `current.rs`).
 
 use super::state::State;
 use super::{Schedule, TaskError, TaskId};
@@ -45,7 +47,15 @@ pub(crate) struct Header {
     pub(super) links: UnsafeCell<Links>,
     /// Rarely used data, allocated on first use: the name, the cancel message and count.
     pub(super) extras: Mutex<Option<Box<Extras>>>,
+    /// Cancellation boundaries pending in the current and the last poll (`ARMED_*` bits).
+    /// Touched only by the thread that holds `RUNNING`.
+    pub(super) armed: UnsafeCell<u8>,
 }
+
+/// A boundary was pending in the poll under way.
+pub(super) const ARMED_NOW: u8 = 1;
+/// A boundary was pending when the last poll returned.
+pub(super) const ARMED_LAST: u8 = 2;
 
 /// Previous and next task in the runtime's task list.
 #[derive(Default)]
@@ -114,6 +124,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 id,
                 links: UnsafeCell::new(Links::default()),
                 extras: Mutex::new(None),
+                armed: UnsafeCell::new(0),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),

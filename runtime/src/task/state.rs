@@ -149,10 +149,14 @@ impl State {
     /// The poller came in holding the notification's reference. Idle: that reference is
     /// dropped here. Notified: it passes to the new queue entry. Cancelled: the poller keeps it
     /// (and drops it when it completes the task).
-    pub(crate) fn transition_to_idle(&self) -> TransitionToIdle {
+    ///
+    /// `armed` says a cancellation boundary (`catch_cancel`, `wait_for` after its deadline, an
+    /// awaited `Task`) was pending in this poll: then a pending request belongs to it, and the
+    /// task goes idle as usual instead of being cancelled here.
+    pub(crate) fn transition_to_idle(&self, armed: bool) -> TransitionToIdle {
         self.fetch_update_action(|mut s| {
             debug_assert!(s.is_running());
-            if s.is_cancelled() {
+            if s.is_cancelled() && !armed {
                 return (TransitionToIdle::Cancelled, None);
             }
             s.unset_running();
@@ -168,6 +172,13 @@ impl State {
             };
             (action, Some(s))
         })
+    }
+
+    /// A cancellation boundary takes the pending request (it is delivered). Returns true if
+    /// there was one.
+    pub(crate) fn take_cancel(&self) -> bool {
+        let prev = Snapshot(self.val.fetch_and(!CANCELLED, Ordering::AcqRel));
+        prev.is_cancelled()
     }
 
     /// The future finished (or was dropped by cancellation): set `COMPLETE`, clear `RUNNING`.
@@ -394,7 +405,10 @@ mod tests {
                 TransitionToNotified::DoNothing
             );
         }
-        assert_eq!(state.transition_to_idle(), TransitionToIdle::OkNotified);
+        assert_eq!(
+            state.transition_to_idle(false),
+            TransitionToIdle::OkNotified
+        );
         // The poller's reference passed to the new queue entry: still 3.
         assert_eq!(state.load().ref_count(), 3);
         assert!(state.load().is_notified() && !state.load().is_running());
@@ -422,7 +436,7 @@ mod tests {
     fn cancel_of_idle_task_submits_once() {
         let state = State::new();
         state.transition_to_running();
-        assert_eq!(state.transition_to_idle(), TransitionToIdle::Ok);
+        assert_eq!(state.transition_to_idle(false), TransitionToIdle::Ok);
         // The poller's reference went with the idle transition.
         assert_eq!(state.load().ref_count(), 2);
         assert!(state.transition_to_notified_and_cancel());
@@ -438,8 +452,24 @@ mod tests {
         let state = State::new();
         state.transition_to_running();
         assert!(!state.transition_to_notified_and_cancel());
-        assert_eq!(state.transition_to_idle(), TransitionToIdle::Cancelled);
+        assert_eq!(state.transition_to_idle(false), TransitionToIdle::Cancelled);
         assert!(state.load().is_running());
+    }
+
+    #[test]
+    fn armed_task_goes_idle_with_a_pending_cancel() {
+        let state = State::new();
+        state.transition_to_running();
+        assert!(!state.transition_to_notified_and_cancel());
+        // The request came during the poll: NOTIFIED is set too, so the boundary gets a poll.
+        assert_eq!(state.transition_to_idle(true), TransitionToIdle::OkNotified);
+        assert_eq!(
+            state.transition_to_running(),
+            TransitionToRunning::Cancelled
+        );
+        assert!(state.take_cancel());
+        assert_eq!(state.transition_to_idle(true), TransitionToIdle::Ok);
+        assert!(!state.load().is_cancelled());
     }
 
     #[test]
