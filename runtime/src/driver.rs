@@ -9,7 +9,7 @@ use parking_lot::{Mutex, MutexGuard};
 use ringloop_reactor::{Backend, Event, Events, Reactor, ReactorWaker};
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The reactor and the clock of one runtime.
 pub(crate) struct Driver {
@@ -67,7 +67,9 @@ impl DriverGuard<'_> {
     pub(crate) fn poll(mut self, tc: &TimeCore, block: bool) {
         let clock = &self.driver.time.clock;
         let deadline = if !block {
-            Some(clock.now_instant())
+            // The *real* now: on a virtual clock, `clock.now_instant()` is origin plus virtual
+            // time, which would make the reactor block in real time until it.
+            Some(Instant::now())
         } else {
             tc.next_expiration()
                 .and_then(|next| clock.real_deadline(next))

@@ -103,24 +103,20 @@ matrix!(sleeps_in_block_on_are_never_early, |rt| {
 // Zero and past deadlines.
 // ---------------------------------------------------------------------------------------------
 
-matrix!(
-    #[ignore = "bug: sleep(ZERO)/yield_now is Pending twice (re-polled in the same turn, its deadline is after the turn's stale now, so it arms a timer)"]
-    sleep_zero_is_pending_exactly_once,
-    |rt| {
-        let in_task = rt.block_on(async {
-            rt.create_task(async {
-                let (_, polls) = count_polls(ringloop::sleep(Duration::ZERO)).await;
-                let (_, polls_yield) = count_polls(ringloop::yield_now()).await;
-                (polls, polls_yield)
-            })
-            .await
-            .unwrap()
-        });
-        assert_eq!(in_task, (2, 2), "pending once, ready at the next poll");
-        let (_, in_block_on) = rt.block_on(count_polls(ringloop::sleep(Duration::ZERO)));
-        assert_eq!(in_block_on, 2);
-    }
-);
+matrix!(sleep_zero_is_pending_exactly_once, |rt| {
+    let in_task = rt.block_on(async {
+        rt.create_task(async {
+            let (_, polls) = count_polls(ringloop::sleep(Duration::ZERO)).await;
+            let (_, polls_yield) = count_polls(ringloop::yield_now()).await;
+            (polls, polls_yield)
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(in_task, (2, 2), "pending once, ready at the next poll");
+    let (_, in_block_on) = rt.block_on(count_polls(ringloop::sleep(Duration::ZERO)));
+    assert_eq!(in_block_on, 2);
+});
 
 // Deterministic on the current-thread flavour: the ready task runs before the yielder goes
 // on (on the multi-thread flavour the other worker could be running it at that very moment,
@@ -365,13 +361,11 @@ fn virtual_sleeps_wake_in_deadline_order_uring_mt() {
 // jumped to T it blocks until real time reaches origin + T: sleeps of 50, 10 and 30 s armed
 // in that order take 30 s of real time (40 s for this test's set).
 #[test]
-#[ignore = "bug: current-thread virtual clock: park(block=false) waits in real time until origin + virtual now"]
 fn virtual_sleeps_wake_in_deadline_order_epoll_ct() {
     virtual_sleeps_wake_in_deadline_order(Config::EPOLL_CT);
 }
 
 #[test]
-#[ignore = "bug: current-thread virtual clock: park(block=false) waits in real time until origin + virtual now"]
 fn virtual_sleeps_wake_in_deadline_order_uring_ct() {
     virtual_sleeps_wake_in_deadline_order(Config::URING_CT);
 }
@@ -401,3 +395,57 @@ matrix_cfg!(virtual_sleep_reset_moves_the_deadline, |cfg| {
         assert_eq!(ringloop::now() - t0, Duration::from_secs(23));
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Bad input.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sleep_polled_outside_a_runtime_panics_clearly() {
+    // Creating it is fine (it reads the real clock); polling it has no wheel to register in.
+    let mut sleep = ringloop::sleep(Duration::from_millis(1));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = Pin::new(&mut sleep).poll(&mut cx);
+    }));
+    let payload = caught.expect_err("polling a sleep outside a runtime panics");
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        msg.contains("outside a ringloop runtime"),
+        "unclear message: {msg}"
+    );
+    // Dropping it outside a runtime is fine too.
+    drop(sleep);
+}
+
+matrix_cfg!(
+    zero_resolution_and_zero_workers_are_taken_as_the_minimum,
+    |cfg| {
+        // worker_threads(0) is one worker; timer_resolution(ZERO) is one nanosecond.
+        let rt = cfg
+            .builder()
+            .worker_threads(0)
+            .timer_resolution(Duration::ZERO)
+            .virtual_time(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t0 = ringloop::now();
+            let odd = Duration::from_nanos(1_234_567);
+            let took = rt
+                .create_task(async move {
+                    let start = ringloop::now();
+                    ringloop::sleep(odd).await;
+                    ringloop::now() - start
+                })
+                .await
+                .unwrap();
+            assert_eq!(took, odd, "a 1 ns tick rounds nothing");
+            assert_eq!(ringloop::now() - t0, odd);
+        });
+    }
+);

@@ -114,7 +114,7 @@ impl CurrentThread {
                     break out;
                 }
             }
-            budget = core.run_batch(&main.woken, budget);
+            budget = core.run_batch(budget);
             // Timers, remote wakes and I/O every EVENT_INTERVAL polls, or as soon as nothing
             // is ready to run.
             if budget == 0 || !core.has_ready(&main.woken) {
@@ -155,10 +155,13 @@ impl Core {
         self.queue.borrow_mut().pop_front()
     }
 
-    /// Runs ready tasks until `budget` polls are spent, the queue is empty, or the main future
-    /// was woken. Returns the budget left.
-    fn run_batch(&self, main_woken: &AtomicBool, mut budget: usize) -> usize {
-        while budget > 0 && !main_woken.load(Ordering::Relaxed) {
+    /// Runs the tasks that are ready now (not those they wake), up to `budget` polls, as
+    /// asyncio's `_run_once` runs the callbacks ready at the start of an iteration: a task or
+    /// main future that yields lets every task that was ready run before it goes on. Returns
+    /// the budget left.
+    fn run_batch(&self, mut budget: usize) -> usize {
+        let ready = self.queue.borrow().len();
+        for _ in 0..ready.min(budget) {
             match self.next_task() {
                 Some(task) => task.run(),
                 None => break,

@@ -25,7 +25,11 @@ pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         deadline,
         entry: None,
-        yield_first: duration.is_zero(),
+        zero: if duration.is_zero() {
+            Zero::Yield
+        } else {
+            Zero::No
+        },
     }
 }
 
@@ -35,7 +39,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
-        yield_first: false,
+        zero: Zero::No,
     }
 }
 
@@ -54,8 +58,18 @@ pub struct Sleep {
     deadline: Instant,
     /// Where this sleep's waker sits: which thread's wheel (by core id), under which key.
     entry: Option<Entry>,
+    /// Whether this is a zero sleep, and where it is in its one yield.
+    zero: Zero,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zero {
+    /// Not a zero sleep.
+    No,
     /// A zero sleep that has not yielded yet.
-    yield_first: bool,
+    Yield,
+    /// A zero sleep that has yielded: ready at its next poll.
+    Yielded,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +92,7 @@ impl Sleep {
     /// Moves the deadline, earlier or later. The sleep re-arms at its next poll.
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        self.yield_first = false;
+        self.zero = Zero::No;
         self.deregister();
     }
 
@@ -91,11 +105,17 @@ impl Sleep {
     }
 
     fn poll_with(&mut self, tc: &TimeCore, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yield_first {
-            // asyncio.sleep(0): let every other ready task run first.
-            self.yield_first = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        match self.zero {
+            // asyncio.sleep(0): let every other ready task run first, once.
+            Zero::Yield => {
+                self.zero = Zero::Yielded;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            // Its deadline (taken when `sleep` was called) may be after this turn's cached
+            // time: do not wait for a timer, the yield was the whole sleep.
+            Zero::Yielded => return Poll::Ready(()),
+            Zero::No => {}
         }
         let deadline = tc.shared.clock.since_origin(self.deadline);
         // `tc.now()` was read at the start of this loop turn, so it is at or before the true
