@@ -61,6 +61,7 @@
 pub mod cancel;
 mod context;
 mod driver;
+mod hooks;
 mod loom;
 mod runtime;
 mod scheduler;
@@ -70,6 +71,7 @@ mod time;
 mod timeout;
 
 pub use cancel::{catch_cancel, shield, Cancelled};
+pub use hooks::{ExceptionContext, ExceptionHandler};
 pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};
 pub use task::{SpawnError, Task, TaskError, TaskId, TaskRef};

@@ -2,6 +2,7 @@
 //! into an owner (which shuts down on drop) and cheap clonable handles.
 
 use crate::driver::Driver;
+use crate::hooks::{ExceptionHandler, Hooks};
 use crate::scheduler::current_thread::{self, CurrentThread};
 use crate::scheduler::multi_thread::{self, MultiThread};
 use crate::task::{SpawnError, Task};
@@ -39,6 +40,7 @@ pub struct Builder {
     backend: BackendChoice,
     resolution: Duration,
     virtual_time: bool,
+    slow_poll: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -49,6 +51,7 @@ impl Default for Builder {
             backend: BackendChoice::Auto,
             resolution: ringloop_timers::DEFAULT_RESOLUTION,
             virtual_time: false,
+            slow_poll: None,
         }
     }
 }
@@ -102,6 +105,19 @@ impl Builder {
         self
     }
 
+    /// Debug mode (asyncio's `loop.set_debug(True)`): every poll of a task that takes longer
+    /// than 100 ms is reported to the exception handler with the task's name.
+    pub fn debug(mut self, enabled: bool) -> Builder {
+        self.slow_poll = enabled.then_some(Duration::from_millis(100));
+        self
+    }
+
+    /// Debug mode with another threshold (asyncio's `slow_callback_duration`).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll = Some(threshold);
+        self
+    }
+
     /// Builds the runtime: creates the reactor, the clock, and (multi-thread) the workers.
     pub fn build(&self) -> io::Result<Runtime> {
         let reactor = Reactor::new(self.backend)?;
@@ -109,7 +125,7 @@ impl Builder {
         let driver = Driver::new(reactor, time);
         match self.flavor {
             Flavor::CurrentThread => {
-                let (ct, shared) = CurrentThread::new(driver);
+                let (ct, shared) = CurrentThread::new(driver, Hooks::new(self.slow_poll));
                 let handle = Handle {
                     kind: Kind::CurrentThread(shared),
                 };
@@ -123,7 +139,7 @@ impl Builder {
                 let workers = self
                     .workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-                let (mt, shared) = MultiThread::new(driver, workers);
+                let (mt, shared) = MultiThread::new(driver, Hooks::new(self.slow_poll), workers);
                 let handle = Handle {
                     kind: Kind::MultiThread(shared),
                 };
@@ -305,6 +321,24 @@ impl Handle {
     /// Number of live tasks (spawned and not yet complete).
     pub fn num_tasks(&self) -> usize {
         self.task_list().len()
+    }
+
+    /// Sets the handler of errors nobody retrieved and of debug-mode reports (asyncio's
+    /// `loop.set_exception_handler`); `None` restores the default, which prints to stderr.
+    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        self.hooks().set_handler(handler);
+    }
+
+    /// Reports to the exception handler (asyncio's `loop.call_exception_handler`).
+    pub fn call_exception_handler(&self, context: crate::ExceptionContext) {
+        self.hooks().report(context);
+    }
+
+    fn hooks(&self) -> &Hooks {
+        match &self.kind {
+            Kind::CurrentThread(shared) => &shared.hooks,
+            Kind::MultiThread(shared) => &shared.hooks,
+        }
     }
 
     pub(crate) fn task_list(&self) -> &crate::task::TaskList {

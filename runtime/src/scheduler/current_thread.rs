@@ -23,6 +23,7 @@
 use super::LocalCore;
 use crate::context::{self, ThreadContext};
 use crate::driver::Driver;
+use crate::hooks::Hooks;
 use crate::runtime::Handle;
 use crate::task::{self, Notified, RawTask, Schedule, SpawnError, Task, TaskList};
 use crate::time::TimeCore;
@@ -42,6 +43,7 @@ const EVENT_INTERVAL: usize = 61;
 pub(crate) struct Shared {
     pub(crate) driver: Driver,
     pub(crate) tasks: TaskList,
+    pub(crate) hooks: Hooks,
     /// Tasks woken from other threads; `None` once shut down.
     injector: Mutex<Option<VecDeque<Notified>>>,
     has_injected: AtomicBool,
@@ -62,10 +64,11 @@ pub(crate) struct CurrentThread {
 }
 
 impl CurrentThread {
-    pub(crate) fn new(driver: Driver) -> (CurrentThread, Arc<Shared>) {
+    pub(crate) fn new(driver: Driver, hooks: Hooks) -> (CurrentThread, Arc<Shared>) {
         let shared = Arc::new(Shared {
             driver,
             tasks: TaskList::new(),
+            hooks,
             injector: Mutex::new(Some(VecDeque::new())),
             has_injected: AtomicBool::new(false),
         });
@@ -262,6 +265,10 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.tasks.remove(task)
+    }
+
+    fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.hooks
     }
 }
 

@@ -93,7 +93,12 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // SAFETY: the future lives inside the heap cell and is never moved until it is
         // dropped in place, so it is pinned.
         let future = unsafe { Pin::new_unchecked(future) };
+        let slow_poll = self.cell().scheduler.hooks().slow_poll;
+        let started = slow_poll.map(|_| std::time::Instant::now());
         let result = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)));
+        if let (Some(threshold), Some(started)) = (slow_poll, started) {
+            self.report_slow_poll(threshold, started.elapsed());
+        }
         let armed = self.finish_armed();
         match result {
             Ok(Poll::Ready(output)) => {
@@ -179,9 +184,8 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         let snapshot = self.cell().header.state.transition_to_complete();
         let _ = catch_unwind(AssertUnwindSafe(|| {
             if !snapshot.is_join_interested() {
-                // Nobody will read the output: drop it here.
-                // SAFETY: the handle is gone, so the completing thread owns the stage.
-                *unsafe { self.stage() } = Stage::Consumed;
+                // Nobody will read the output: drop it here, reporting an error first.
+                self.drop_unread_output();
             } else if snapshot.is_join_waker_set() {
                 // SAFETY: JOIN_WAKER is set and COMPLETE now too, so the handle can no longer
                 // take the slot back; reading it here is the completing side's right.
@@ -196,6 +200,48 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         if self.cell().header.state.transition_to_terminal(refs) {
             self.dealloc();
         }
+    }
+
+    /// Drops an output nobody will read; a panic in it is reported as never retrieved (asyncio:
+    /// "Task exception was never retrieved"). The caller must own the stage.
+    fn drop_unread_output(&self) {
+        // SAFETY: the caller owns the stage (the completing thread with no handle left, or the
+        // handle after COMPLETE).
+        let stage = std::mem::replace(unsafe { self.stage() }, Stage::Consumed);
+        if let Stage::Finished(Err(error)) = stage {
+            if error.is_panic() {
+                let header = &self.cell().header;
+                self.cell()
+                    .scheduler
+                    .hooks()
+                    .report(crate::hooks::ExceptionContext {
+                        message: "Task exception was never retrieved".into(),
+                        task_id: Some(header.id),
+                        task_name: Some(super::TaskRef::new_counted(self.raw()).name()),
+                        error: Some(error),
+                    });
+            }
+        }
+    }
+
+    fn report_slow_poll(&self, threshold: std::time::Duration, took: std::time::Duration) {
+        if took <= threshold {
+            return;
+        }
+        let header = &self.cell().header;
+        let name = super::TaskRef::new_counted(self.raw()).name();
+        self.cell()
+            .scheduler
+            .hooks()
+            .report(crate::hooks::ExceptionContext {
+                message: format!(
+                    "Executing task {name} took {:.3} seconds",
+                    took.as_secs_f64()
+                ),
+                task_id: Some(header.id),
+                task_name: Some(name),
+                error: None,
+            });
     }
 
     fn dealloc(self) {
@@ -305,10 +351,8 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
 unsafe fn drop_output<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: as above.
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: COMPLETE is set and the handle (the caller) owns the stage.
-        *unsafe { harness.stage() } = Stage::Consumed;
-    }));
+    // COMPLETE is set and the handle (the caller) owns the stage.
+    let _ = catch_unwind(AssertUnwindSafe(|| harness.drop_unread_output()));
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

@@ -89,6 +89,9 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// The task completed: remove it from the task list. Returns false if it was not there
     /// (shutdown had taken it out).
     fn release(&self, task: RawTask) -> bool;
+
+    /// Where errors nobody retrieves, and slow polls in debug mode, are reported.
+    fn hooks(&self) -> &crate::hooks::Hooks;
 }
 
 /// A task in a run queue. Owns one reference; running it hands that reference to the harness.

@@ -14,15 +14,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// A scheduler that only queues.
-#[derive(Default)]
 struct TestSched {
     queue: Mutex<VecDeque<Notified>>,
     tasks: TaskList,
+    hooks: crate::hooks::Hooks,
 }
 
-impl Default for TaskList {
-    fn default() -> TaskList {
-        TaskList::new()
+impl Default for TestSched {
+    fn default() -> TestSched {
+        TestSched {
+            queue: Mutex::default(),
+            tasks: TaskList::new(),
+            hooks: crate::hooks::Hooks::new(None),
+        }
     }
 }
 
@@ -33,6 +37,10 @@ impl Schedule for Arc<TestSched> {
 
     fn release(&self, task: RawTask) -> bool {
         self.tasks.remove(task)
+    }
+
+    fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.hooks
     }
 }
 

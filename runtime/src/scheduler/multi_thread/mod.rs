@@ -26,6 +26,7 @@ use super::park::Parker;
 use super::LocalCore;
 use crate::context::{self, ThreadContext};
 use crate::driver::Driver;
+use crate::hooks::Hooks;
 use crate::runtime::Handle;
 use crate::task::{self, Notified, RawTask, Schedule, SpawnError, Task, TaskList};
 use crate::time::TimeCore;
@@ -45,6 +46,7 @@ pub(crate) use worker::WorkerCore;
 pub(crate) struct Shared {
     pub(crate) driver: Driver,
     pub(crate) tasks: TaskList,
+    pub(crate) hooks: Hooks,
     injector: Injector<Notified>,
     remotes: Box<[Remote]>,
     idle: Idle,
@@ -76,7 +78,7 @@ pub(crate) struct MultiThread {
 }
 
 impl MultiThread {
-    pub(crate) fn new(driver: Driver, workers: usize) -> (MultiThread, Arc<Shared>) {
+    pub(crate) fn new(driver: Driver, hooks: Hooks, workers: usize) -> (MultiThread, Arc<Shared>) {
         let workers = workers.max(1);
         let locals: Vec<Worker<Notified>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let remotes = locals
@@ -89,6 +91,7 @@ impl MultiThread {
         let shared = Arc::new(Shared {
             driver,
             tasks: TaskList::new(),
+            hooks,
             injector: Injector::new(),
             remotes,
             idle: Idle::new(workers),
@@ -315,6 +318,10 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.tasks.remove(task)
+    }
+
+    fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.hooks
     }
 }
 
