@@ -14,8 +14,11 @@ fn runtime(flavor: Flavor, debug: bool) -> Runtime {
         .unwrap()
 }
 
-/// Installs a handler that records (message, task name).
-fn record(rt: &Runtime) -> Arc<Mutex<Vec<(String, Option<String>)>>> {
+/// What the recording handler saw: (message, task name).
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// Installs a handler that records what it is told.
+fn record(rt: &Runtime) -> Seen {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     rt.handle()
