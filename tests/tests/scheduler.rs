@@ -15,7 +15,10 @@
 //! into a failure naming what was lost; none asserts how fast anything is.
 
 use ringloop::Flavor;
-use ringloop_tests::{matrix, oneshot, select, wait_until, Counter, Either, MANY_TASKS};
+use ringloop_tests::{
+    matrix, oneshot, select, silence_expected_panics, wait_until, Config, Counter, Either,
+    MANY_TASKS,
+};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
@@ -462,4 +465,72 @@ matrix!(all_tasks_lists_the_live_ones, |rt| {
         assert!(parked_ref.done());
         assert!(!ringloop::all_tasks().contains(&parked_ref));
     });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Runtimes, block_on and handles.
+// ---------------------------------------------------------------------------------------------
+
+matrix!(tasks_outlive_one_block_on_and_finish_in_the_next, |rt| {
+    // asyncio: tasks created in one run_until_complete keep going in the next.
+    let ran = Counter::new();
+    let r = ran.clone();
+    // Returning the Task (not awaiting it) out of block_on is the point here.
+    #[allow(clippy::async_yields_async)]
+    let task = rt.block_on(async move {
+        ringloop::create_task(async move {
+            ringloop::sleep(Duration::from_millis(20)).await;
+            r.incr();
+            11
+        })
+    });
+    assert_eq!(rt.block_on(task).unwrap(), 11);
+    assert_eq!(ran.get(), 1);
+});
+
+matrix!(a_task_of_one_runtime_is_awaited_from_another, |rt| {
+    // The join waker crosses runtimes: the other runtime's thread wakes this one's.
+    let other = Config::EPOLL_MT.build();
+    let task = other.create_task(async {
+        ringloop::sleep(Duration::from_millis(10)).await;
+        5
+    });
+    let got = rt.block_on(async { rt.create_task(task).await.unwrap() });
+    assert_eq!(got.unwrap(), 5);
+    // And the other way round, through a handle found inside a task.
+    let handle = rt.block_on(async {
+        rt.create_task(async { ringloop::Handle::try_current() })
+            .await
+            .unwrap()
+    });
+    let handle = handle.expect("a task sees its runtime's handle");
+    assert_eq!(handle.flavor(), rt.handle().flavor());
+    let task = handle.create_task(async { 6 });
+    // This runtime's block_on drives its task (the current-thread flavour runs tasks only
+    // there); the other runtime's task waits for it.
+    let waiter = other.create_task(task);
+    assert_eq!(rt.block_on(waiter).unwrap().unwrap(), 6);
+});
+
+matrix!(block_on_inside_a_runtime_panics_clearly, |rt| {
+    silence_expected_panics();
+    let other = Config::EPOLL_CT.build();
+    let other = Arc::new(other);
+    // From a task.
+    let o = other.clone();
+    let err = rt
+        .block_on(rt.create_task(async move { o.block_on(async { 1 }) }))
+        .unwrap_err();
+    assert!(err.is_panic());
+    let msg = err.panic_message().unwrap_or_default().to_string();
+    assert!(msg.contains("already running"), "unclear message: {msg}");
+    // From block_on's own future: the panic unwinds out of the inner call only.
+    let caught = rt.block_on(async {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| other.block_on(async { 1 })))
+            .is_err()
+    });
+    assert!(caught);
+    // Both runtimes still work.
+    assert_eq!(rt.block_on(async { 2 }), 2);
+    assert_eq!(other.block_on(async { 3 }), 3);
 });

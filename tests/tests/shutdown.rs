@@ -437,3 +437,25 @@ fn churn_small(cfg: Config) {
         drop(rt.create_task(ringloop::sleep(Duration::from_secs(3600))));
     });
 }
+
+#[test]
+fn run_cancels_leftover_tasks_on_return() {
+    let _serial = serial();
+    // asyncio.run cancels what main left running, and waits for it, before it returns.
+    let drops = Counter::new();
+    let guard = DropCounter::new(&drops);
+    let out = ringloop::run(async move {
+        drop(ringloop::create_task(async move {
+            let _guard = guard;
+            pending::<()>().await;
+        }));
+        ringloop::yield_now().await;
+        "main's output"
+    });
+    assert_eq!(out, "main's output");
+    assert_eq!(
+        drops.get(),
+        1,
+        "the leftover task's future is dropped by the time run returns"
+    );
+}

@@ -356,10 +356,10 @@ fn virtual_sleeps_wake_in_deadline_order_uring_mt() {
     virtual_sleeps_wake_in_deadline_order(Config::URING_MT);
 }
 
-// The current-thread loop's non-blocking reactor poll on a virtual clock passes the *virtual*
-// now (origin + virtual time) to the reactor as its *real* deadline, so after the clock has
-// jumped to T it blocks until real time reaches origin + T: sleeps of 50, 10 and 30 s armed
-// in that order take 30 s of real time (40 s for this test's set).
+// Regression (fixed in 1ee757b): the current-thread loop's non-blocking reactor poll on a
+// virtual clock passed the *virtual* now (origin + virtual time) to the reactor as its *real*
+// deadline, so after the clock had jumped to T it blocked until real time reached origin + T:
+// sleeps of 50, 10 and 30 s armed in that order took 30 s of real time (40 s for this set).
 #[test]
 fn virtual_sleeps_wake_in_deadline_order_epoll_ct() {
     virtual_sleeps_wake_in_deadline_order(Config::EPOLL_CT);

@@ -374,6 +374,9 @@ matrix!(cancel_twice_counts_two_requests, |rt| {
     rt.block_on(async {
         let drops = Counter::new();
         let guard = DropCounter::new(&drops);
+        // Both requests must reach a task that is not done yet: hold the workers meanwhile
+        // (the first request could otherwise complete the task before the second).
+        let held = hold_workers(rt.handle());
         let task = rt.create_task(async move {
             let _guard = guard;
             pending::<()>().await
@@ -381,6 +384,7 @@ matrix!(cancel_twice_counts_two_requests, |rt| {
         assert!(task.cancel_with("first"));
         assert!(task.cancel_with("second"));
         assert_eq!(task.cancelling(), 2);
+        drop(held);
         let err = task.await.unwrap_err();
         assert!(err.is_cancelled());
         // The last message wins, as in asyncio, where each cancel(msg) replaces the last.
