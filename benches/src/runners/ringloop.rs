@@ -1,30 +1,49 @@
-//! The ringloop rows: `ringloop-{epoll,uring}-{ct,mt}`, one [`Ringloop`] per backend and
-//! scheduler flavour.
+//! The ringloop rows: `ringloop-{epoll,uring}-{ct,mt}`, one [`Ringloop`] per reactor backend
+//! and scheduler flavour.
 //!
-//! The runtime itself lands with issue 4; until then the four rows report themselves
-//! unavailable with the reason, and the command lists them once with it. When the runtime
-//! exists this file's body implements every workload exactly as `tokio.rs` does (each body
-//! inside a spawned task, the same primitives by their ringloop names), with the backend
-//! forced through the runtime's builder.
+//! Each row builds its runtime with the backend *forced*
+//! (`Runtime::builder().flavor(..).backend(BackendChoice::Epoll | IoUring).worker_threads(2)`),
+//! so a machine without io_uring reports the two `uring` rows unavailable, with the kernel's
+//! reason, instead of silently measuring epoll twice. The multi-thread rows run two workers:
+//! this project's machines have two cores, and `tokio-mt` gets one worker per core.
+//!
+//! Every workload is the shape `tokio.rs` implements, line for line, with ringloop's own
+//! primitives, and every body runs inside a spawned task (`rt.block_on(rt.create_task(body))`)
+//! as the peers' do. The primitives used, per workload:
+//!
+//! | workload | tokio | ringloop |
+//! |---|---|---|
+//! | `sleep_many`, `sleep_same_deadline`, `lateness` | `time::sleep`, `time::sleep_until` | [`ringloop::sleep`], [`ringloop::sleep_until`] |
+//! | `timer_churn` | a pinned `Sleep` polled once with a no-op waker, dropped | the same with ringloop's `Sleep` (it is `Unpin`: no pinning needed) |
+//! | `timeout_ready` | `time::timeout(1 s, ready(i))` | [`ringloop::wait_for`]`(ready(i), 1 s)` |
+//! | `spawn_join` | `task::spawn` + `JoinHandle` | [`ringloop::create_task`] + [`ringloop::Task`] |
+//! | `yield_many` | `task::yield_now` | [`ringloop::yield_now`] (asyncio's `sleep(0)`) |
+//! | `chained_spawn` | a `oneshot` for the end of the chain | a [`Queue`] of size 1 |
+//! | `ping_pong` | two `mpsc::channel(1)`, hang-up by dropping the sender | two `Queue::new(1)`, hang-up by [`Queue::shutdown`] (Python 3.13's) |
+//!
+//! One difference in what is measured: tokio's `timeout` builds its `Sleep` up front (it
+//! registers nothing until polled), while ringloop's `wait_for` arms its timer only when the
+//! inner future first returns `Pending`; around a ready value neither touches a timer wheel,
+//! so `timeout_ready` compares the two wrappers' fast paths.
 
-use super::Runner;
-use crate::workload::{Params, Sample, Workload};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Instant;
 
-/// Why the ringloop rows cannot run yet.
-const NOT_BUILT: &str = "ringloop runtime not built yet (issue 4)";
+use ringloop::sync::Queue;
+use ringloop::{Backend, BackendChoice, Flavor, Runtime, Task};
 
-/// The reactor backend a row forces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// epoll, through mio.
-    Epoll,
-    /// io_uring.
-    Uring,
-}
+use super::{expect_eq, Runner};
+use crate::workload::{self, Params, Sample, Workload, LONG_SLEEP, SHARED_DEADLINE, YIELD_TASKS};
+
+/// Worker threads of the multi-thread rows: one per core of this project's 2-core machines.
+const WORKERS: usize = 2;
 
 /// One ringloop row: a backend and a scheduler flavour.
 pub struct Ringloop {
-    /// The reactor backend.
+    /// The reactor backend the row forces.
     pub backend: Backend,
     /// Multi-thread (work-stealing) scheduler if true, current-thread if false.
     pub multi_thread: bool,
@@ -33,7 +52,7 @@ pub struct Ringloop {
 /// The four ringloop rows, in report order.
 pub fn runners() -> Vec<Box<dyn Runner>> {
     let mut v: Vec<Box<dyn Runner>> = Vec::new();
-    for backend in [Backend::Epoll, Backend::Uring] {
+    for backend in [Backend::Epoll, Backend::IoUring] {
         for multi_thread in [false, true] {
             v.push(Box::new(Ringloop {
                 backend,
@@ -44,21 +63,245 @@ pub fn runners() -> Vec<Box<dyn Runner>> {
     v
 }
 
+impl Ringloop {
+    /// Builds this row's runtime, with the backend forced, and checks it got that backend.
+    fn build(&self) -> Result<Runtime, String> {
+        let choice = match self.backend {
+            Backend::Epoll => BackendChoice::Epoll,
+            Backend::IoUring => BackendChoice::IoUring,
+        };
+        let flavor = if self.multi_thread {
+            Flavor::MultiThread
+        } else {
+            Flavor::CurrentThread
+        };
+        let rt = Runtime::builder()
+            .flavor(flavor)
+            .backend(choice)
+            .worker_threads(WORKERS)
+            .build()
+            .map_err(|e| format!("cannot start ringloop on {}: {e}", self.backend))?;
+        if rt.backend() != self.backend {
+            return Err(format!(
+                "asked for {} and got {}",
+                self.backend,
+                rt.backend()
+            ));
+        }
+        Ok(rt)
+    }
+}
+
 impl Runner for Ringloop {
     fn id(&self) -> &'static str {
         match (self.backend, self.multi_thread) {
             (Backend::Epoll, false) => "ringloop-epoll-ct",
             (Backend::Epoll, true) => "ringloop-epoll-mt",
-            (Backend::Uring, false) => "ringloop-uring-ct",
-            (Backend::Uring, true) => "ringloop-uring-mt",
+            (Backend::IoUring, false) => "ringloop-uring-ct",
+            (Backend::IoUring, true) => "ringloop-uring-mt",
         }
     }
 
+    /// Builds the runtime once and drops it: io_uring may be missing (old kernel, seccomp,
+    /// `kernel.io_uring_disabled`), and then the error says so.
     fn available(&self) -> Result<(), String> {
-        Err(NOT_BUILT.into())
+        self.build().map(drop)
     }
 
-    fn run(&self, _workload: Workload, _params: &Params) -> Result<Sample, String> {
-        Err(NOT_BUILT.into())
+    fn run(&self, workload: Workload, params: &Params) -> Result<Sample, String> {
+        let rt = self.build()?;
+        let p = *params;
+        let task = match workload {
+            Workload::SleepMany => rt.create_task(sleep_many(p)),
+            Workload::SleepSameDeadline => rt.create_task(sleep_same_deadline(p)),
+            Workload::TimerChurn => rt.create_task(timer_churn(p)),
+            Workload::TimeoutReady => rt.create_task(timeout_ready(p)),
+            Workload::Lateness => rt.create_task(lateness(p)),
+            Workload::SpawnJoin => rt.create_task(spawn_join(p)),
+            Workload::YieldMany => rt.create_task(yield_many(p)),
+            Workload::ChainedSpawn => rt.create_task(chained_spawn(p)),
+            Workload::PingPong => rt.create_task(ping_pong(p)),
+        };
+        rt.block_on(task)
+            .map_err(|e| format!("the workload task failed: {e}"))?
     }
+}
+
+/// Awaits every task and adds up the results.
+async fn join_sum(tasks: Vec<Task<u64>>) -> Result<u64, String> {
+    let mut sum = 0;
+    for t in tasks {
+        sum += t.await.map_err(|e| format!("a task failed: {e}"))?;
+    }
+    Ok(sum)
+}
+
+async fn sleep_many(p: Params) -> Result<Sample, String> {
+    let durations = workload::durations(p.seed, p.n);
+    let start = Instant::now();
+    let tasks = durations
+        .into_iter()
+        .map(|d| {
+            ringloop::create_task(async move {
+                ringloop::sleep(d).await;
+                1
+            })
+        })
+        .collect();
+    let done = join_sum(tasks).await?;
+    Ok(Sample::new(done, start.elapsed()))
+}
+
+async fn sleep_same_deadline(p: Params) -> Result<Sample, String> {
+    let start = Instant::now();
+    let deadline = start + SHARED_DEADLINE;
+    let tasks = (0..p.n)
+        .map(|_| {
+            ringloop::create_task(async move {
+                ringloop::sleep_until(deadline).await;
+                1
+            })
+        })
+        .collect();
+    let done = join_sum(tasks).await?;
+    Ok(Sample::new(done, start.elapsed()))
+}
+
+async fn timer_churn(p: Params) -> Result<Sample, String> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let start = Instant::now();
+    let mut done = 0;
+    for _ in 0..p.n {
+        // The first poll puts the timer in this worker's wheel; the drop takes it out.
+        let mut sleep = ringloop::sleep(LONG_SLEEP);
+        if Pin::new(&mut sleep).poll(&mut cx).is_ready() {
+            return Err("a 1 s sleep completed on its first poll".into());
+        }
+        drop(sleep);
+        done += 1;
+    }
+    Ok(Sample::new(done, start.elapsed()))
+}
+
+async fn timeout_ready(p: Params) -> Result<Sample, String> {
+    let start = Instant::now();
+    let mut sum = 0;
+    for i in 0..p.n {
+        sum += ringloop::wait_for(std::future::ready(i), LONG_SLEEP)
+            .await
+            .map_err(|_| "a ready value timed out".to_string())?;
+    }
+    let wall = start.elapsed();
+    expect_eq("timeout_ready sum", sum, workload::index_sum(p.n))?;
+    Ok(Sample::new(p.n, wall))
+}
+
+async fn lateness(p: Params) -> Result<Sample, String> {
+    let start = Instant::now();
+    let deadline = start + SHARED_DEADLINE;
+    let tasks: Vec<_> = (0..p.n)
+        .map(|_| {
+            ringloop::create_task(async move {
+                ringloop::sleep_until(deadline).await;
+                workload::lateness_ns(deadline, Instant::now())
+            })
+        })
+        .collect();
+    let mut late = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        late.push(t.await.map_err(|e| format!("a task failed: {e}"))?);
+    }
+    let mut sample = Sample::new(late.len() as u64, start.elapsed());
+    sample.lateness_ns = Some(late);
+    Ok(sample)
+}
+
+async fn spawn_join(p: Params) -> Result<Sample, String> {
+    let start = Instant::now();
+    let tasks = (0..p.n)
+        .map(|i| ringloop::create_task(async move { i }))
+        .collect();
+    let sum = join_sum(tasks).await?;
+    let wall = start.elapsed();
+    expect_eq("spawn_join sum", sum, workload::index_sum(p.n))?;
+    Ok(Sample::new(p.n, wall))
+}
+
+async fn yield_many(p: Params) -> Result<Sample, String> {
+    let per_task = workload::yield_per_task(p.n);
+    let start = Instant::now();
+    let tasks = (0..YIELD_TASKS)
+        .map(|_| {
+            ringloop::create_task(async move {
+                for _ in 0..per_task {
+                    ringloop::yield_now().await;
+                }
+                per_task
+            })
+        })
+        .collect();
+    let yields = join_sum(tasks).await?;
+    Ok(Sample::new(yields, start.elapsed()))
+}
+
+/// Spawns link `depth` of the chain; the last link puts its depth in `done`.
+fn link(depth: u64, n: u64, done: Arc<Queue<u64>>) {
+    // Dropping the `Task` detaches the link: it runs on, as tokio's dropped `JoinHandle` does.
+    drop(ringloop::create_task(async move {
+        if depth >= n {
+            // The queue is empty and has room for one: this put never waits, and it cannot
+            // fail, because nothing shuts the queue down.
+            let _ = done.put(depth).await;
+        } else {
+            link(depth + 1, n, done);
+        }
+    }));
+}
+
+async fn chained_spawn(p: Params) -> Result<Sample, String> {
+    let done = Arc::new(Queue::new(1));
+    let start = Instant::now();
+    link(1, p.n, done.clone());
+    let depth = done
+        .get()
+        .await
+        .map_err(|_| "the chain broke before its end".to_string())?;
+    Ok(Sample::new(depth, start.elapsed()))
+}
+
+async fn ping_pong(p: Params) -> Result<Sample, String> {
+    let ping = Arc::new(Queue::<u64>::new(1));
+    let pong = Arc::new(Queue::<u64>::new(1));
+    let start = Instant::now();
+    let echo = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        ringloop::create_task(async move {
+            let mut echoed = 0u64;
+            while let Ok(v) = ping.get().await {
+                if pong.put(v).await.is_err() {
+                    break;
+                }
+                echoed += 1;
+            }
+            echoed
+        })
+    };
+    for i in 0..p.n {
+        ping.put(i)
+            .await
+            .map_err(|_| "the echo task hung up".to_string())?;
+        let v = pong
+            .get()
+            .await
+            .map_err(|_| "the echo task hung up".to_string())?;
+        expect_eq("ping_pong echo", v, i)?;
+    }
+    let wall = start.elapsed();
+    // tokio's row hangs up by dropping its sender; asyncio's queues hang up with `shutdown`
+    // (Python 3.13): the echo task's pending `get` fails and its loop ends.
+    ping.shutdown(false);
+    let echoed = echo
+        .await
+        .map_err(|e| format!("the echo task failed: {e}"))?;
+    Ok(Sample::new(echoed, wall))
 }
