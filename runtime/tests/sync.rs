@@ -97,6 +97,23 @@ fn queued<F: Future>(fut: F) -> (Queued<F>, Arc<Event>) {
     )
 }
 
+/// `fut`'s output, or a panic naming `what` if it takes longer than `limit`: a lost wake-up
+/// fails the test instead of hanging it.
+async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = ringloop::sleep(limit);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if Pin::new(&mut timer).poll(cx).is_ready() {
+            panic!("{what}: still pending after {limit:?} (a lost wake-up?)");
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// A ten-line executor that is not ringloop: parks the thread until woken.
 fn block_on<F: Future>(fut: F) -> F::Output {
     struct Unparker(std::thread::Thread);
@@ -283,6 +300,125 @@ fn lock_cancelled_waiting_task_loses_nothing() {
             "the lock was not lost to a cancelled waiter"
         );
         drop(lock.acquire().await);
+    });
+}
+
+/// A task is handed the lock (or a permit, or told an item is ready) and cancelled before it
+/// gets to run. On the current-thread runtime that order is exact; on the multi-thread one the
+/// task may win the race and finish first, which is fine too. Either way the next waiter gets
+/// what the cancelled one did not use.
+#[test]
+fn task_cancelled_right_after_handoff_passes_it_on() {
+    const LIMIT: Duration = Duration::from_secs(5);
+    both(|| async {
+        // Lock.
+        let lock = Arc::new(Lock::new());
+        let guard = lock.acquire().await;
+        let mut waiters = Vec::new();
+        for _ in 0..2 {
+            let lock2 = lock.clone();
+            let (fut, q) = queued(async move { drop(lock2.acquire().await) });
+            waiters.push(ringloop::create_task(fut));
+            q.wait().await;
+        }
+        drop(guard); // hands the lock to waiters[0] ...
+        waiters[0].cancel(); // ... which is cancelled before it runs
+        let second = waiters.pop().unwrap();
+        within(LIMIT, "lock hand-on", second)
+            .await
+            .expect("the second waiter got the lock");
+        assert!(!lock.locked());
+
+        // Semaphore.
+        let sem = Arc::new(Semaphore::new(1));
+        let permit = sem.acquire().await;
+        let mut waiters = Vec::new();
+        for _ in 0..2 {
+            let sem2 = sem.clone();
+            let (fut, q) = queued(async move { drop(sem2.acquire().await) });
+            waiters.push(ringloop::create_task(fut));
+            q.wait().await;
+        }
+        drop(permit);
+        waiters[0].cancel();
+        within(LIMIT, "permit hand-on", waiters.pop().unwrap())
+            .await
+            .expect("the second waiter got a permit");
+        assert_eq!(sem.available_permits(), 1);
+
+        // Queue::get.
+        let queue = Arc::new(Queue::new(0));
+        let mut getters = Vec::new();
+        for _ in 0..2 {
+            let q2 = queue.clone();
+            let (fut, q) = queued(async move { q2.get().await.unwrap() });
+            getters.push(ringloop::create_task(fut));
+            q.wait().await;
+        }
+        queue.put_nowait(7).unwrap(); // tells getters[0] ...
+        let first_cancelled = getters[0].cancel(); // ... which is cancelled before it runs
+        let second = getters.pop().unwrap();
+        if first_cancelled {
+            let got = within(LIMIT, "item wake-up hand-on", second).await;
+            assert_eq!(got.unwrap(), 7, "the item went to the second getter");
+        } else {
+            // The first getter won the race (multi-thread) and took the item.
+            assert_eq!(getters.pop().unwrap().await.unwrap(), 7);
+            second.cancel();
+        }
+        assert!(queue.empty());
+    });
+}
+
+/// Cancels waiters at random moments on the multi-thread runtime while others hand the lock
+/// and the permits around: whatever the interleaving (a waiter cancelled on one worker just as
+/// the lock is handed to it from another), nothing is lost and nothing is doubled.
+#[test]
+fn lock_and_semaphore_survive_a_cancel_storm() {
+    let rt = runtime(Flavor::MultiThread);
+    rt.block_on(async {
+        let lock = Arc::new(Lock::new());
+        let sem = Arc::new(Semaphore::new(2));
+        let in_lock = Arc::new(AtomicUsize::new(0));
+        let in_sem = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let (lock, sem, in_lock, in_sem) =
+                (lock.clone(), sem.clone(), in_lock.clone(), in_sem.clone());
+            tasks.push(ringloop::create_task(async move {
+                for _ in 0..50 {
+                    {
+                        let _g = lock.acquire().await;
+                        assert_eq!(in_lock.fetch_add(1, SeqCst), 0, "two lock holders");
+                        ringloop::yield_now().await;
+                        in_lock.fetch_sub(1, SeqCst);
+                    }
+                    let _p = sem.acquire().await;
+                    assert!(in_sem.fetch_add(1, SeqCst) < 2, "three permit holders");
+                    ringloop::yield_now().await;
+                    in_sem.fetch_sub(1, SeqCst);
+                }
+            }));
+        }
+        // Cancel every third task, spread over the run.
+        let mut cancelled = 0;
+        for (i, t) in tasks.iter().enumerate() {
+            ringloop::yield_now().await;
+            if i % 3 == 0 && t.cancel() {
+                cancelled += 1;
+            }
+        }
+        let mut finished = 0;
+        for t in tasks {
+            match t.await {
+                Ok(()) => finished += 1,
+                Err(e) => assert!(e.is_cancelled(), "{e:?}"),
+            }
+        }
+        assert!(finished >= 40 - cancelled);
+        assert!(!lock.locked(), "the lock leaked to a cancelled waiter");
+        assert_eq!(sem.available_permits(), 2, "a permit leaked");
+        assert_eq!((in_lock.load(SeqCst), in_sem.load(SeqCst)), (0, 0));
     });
 }
 
