@@ -226,6 +226,13 @@ impl<T> Slab<T> {
         (entry.prev, entry.next)
     }
 
+    /// The tick and the `next` link of the pending entry at `index`, for walking a list.
+    #[inline]
+    pub(crate) fn tick_and_next(&self, index: u32) -> (u64, u32) {
+        let entry = &self.entries[index as usize];
+        (entry.tick, entry.next)
+    }
+
     /// Sets both list links of the pending entry at `index`.
     #[inline]
     pub(crate) fn set_links(&mut self, index: u32, (prev, next): (u32, u32)) {

@@ -80,17 +80,24 @@ pub(crate) fn digit(tick: u64, level: usize) -> usize {
     ((tick >> (level as u32 * SLOT_BITS)) & (SLOTS as u64 - 1)) as usize
 }
 
+/// For each level, the mask of the tick bits *above* it (the top level has none).
+const ABOVE: [u64; LEVEL_CAPACITY] = {
+    let mut masks = [0; LEVEL_CAPACITY];
+    let mut level = 0;
+    while level < LEVELS {
+        let bits = (level as u32 + 1) * SLOT_BITS;
+        masks[level] = if bits >= 64 { 0 } else { !0 << bits };
+        level += 1;
+    }
+    masks
+};
+
 /// The first tick of slot `slot_digit` on `level`, in the current turn of that level as seen
 /// from `now` (all digits above `level` are `now`'s, all below are zero).
 #[inline]
 pub(crate) fn slot_start(now: u64, level: usize, slot_digit: usize) -> u64 {
     let shift = level as u32 * SLOT_BITS;
-    // Digits above `level`; the top level has none (the shift would overflow).
-    let above = now
-        .checked_shr(shift + SLOT_BITS)
-        .and_then(|high| high.checked_shl(shift + SLOT_BITS))
-        .unwrap_or(0);
-    above | ((slot_digit as u64) << shift)
+    (now & ABOVE[level & LEVEL_MASK]) | ((slot_digit as u64) << shift)
 }
 
 /// Ticks spanned by one slot of `level` (saturating at the top level).

@@ -188,6 +188,24 @@ impl Slots {
         self.detach(slab, links);
     }
 
+    /// Empties `slot` in O(1) and returns the first entry of the list it held (or `NIL`).
+    /// The detached entries keep their `next` links, so the caller can walk the old list,
+    /// following `next` until it meets a slot tag, and must re-link every one of them.
+    #[inline]
+    pub(crate) fn take_list(&mut self, slot: SlotIndex) -> u32 {
+        let head = self.slots[slot & SLOT_MASK].head;
+        if head != NIL {
+            self.mark_empty(slot);
+        }
+        head
+    }
+
+    /// Whether a `next` link ends a list (names a slot rather than an entry).
+    #[inline]
+    pub(crate) fn is_end(link: u32) -> bool {
+        is_slot_link(link)
+    }
+
     /// The first entry of `slot`, if any.
     #[inline]
     pub(crate) fn head(&self, slot: SlotIndex) -> Option<u32> {

@@ -214,11 +214,16 @@ impl<T> Wheel<T> {
             } else {
                 // Cascade: the slot's entries now share digit `level` with the position, so
                 // placing them again puts each on a lower level. Their keys do not change.
-                while let Some(index) = self.slots.head(slot) {
-                    self.slots.unlink(&mut self.slab, index);
-                    let tick = self.slab.entries[index as usize].tick;
+                // The whole list is detached at once (no panic can interrupt the walk).
+                let mut index = self.slots.take_list(slot);
+                loop {
+                    let (tick, next) = self.slab.tick_and_next(index);
                     self.slots
                         .push_back(&mut self.slab, slot_for(self.now, tick), index, tick);
+                    if Slots::is_end(next) {
+                        break;
+                    }
+                    index = next;
                 }
             }
         }
