@@ -343,6 +343,7 @@ fn churn(cfg: Config) {
     rt.block_on(async {
         let n = MANY_TASKS;
         let mut handles = Vec::with_capacity(n / 4);
+        let mut panicked = Vec::with_capacity(n / 8);
         let finished = Counter::new();
         for i in 0..n {
             let f = finished.clone();
@@ -361,8 +362,10 @@ fn churn(cfg: Config) {
                     t.cancel();
                     drop(t);
                 }
-                // Panics (quietly: the message is marked as expected).
-                3 => drop(rt.create_task(async move {
+                // Panics (quietly: the message is marked as expected), and is awaited, as an
+                // exception nobody retrieves is reported on stderr, which the test harness
+                // would capture into memory of its own.
+                3 => panicked.push(rt.create_task(async move {
                     f.incr();
                     panic!("{}leak test", ringloop_tests::EXPECTED_PANIC);
                 })),
@@ -377,6 +380,9 @@ fn churn(cfg: Config) {
         }
         for h in handles {
             h.await.unwrap();
+        }
+        for p in panicked {
+            assert!(p.await.unwrap_err().is_panic());
         }
         // Awaited (2/8), panicked (1/8) and detached (the other 4/8, less the sleepers).
         let sleepers = (0..n).filter(|i| i % 64 == 4).count();
@@ -433,7 +439,8 @@ fn churn_small(cfg: Config) {
         for t in tasks {
             t.await.unwrap();
         }
-        drop(rt.create_task(async { panic!("{}warm-up", ringloop_tests::EXPECTED_PANIC) }));
+        let p = rt.create_task(async { panic!("{}warm-up", ringloop_tests::EXPECTED_PANIC) });
+        assert!(p.await.unwrap_err().is_panic());
         drop(rt.create_task(ringloop::sleep(Duration::from_secs(3600))));
     });
 }

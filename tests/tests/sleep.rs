@@ -449,3 +449,70 @@ matrix_cfg!(
         });
     }
 );
+
+// ---------------------------------------------------------------------------------------------
+// Sleeps that move between threads.
+// ---------------------------------------------------------------------------------------------
+
+matrix!(sleep_moved_between_workers_is_never_early, |rt| {
+    // Each task arms its sleep (in the wheel of whichever thread polls it), then yields many
+    // times, which on the multi-thread flavour lets the other worker steal it; the next poll
+    // of the sleep then moves the timer to the new thread (a remote cancel of the old entry).
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                rt.create_task(async move {
+                    let asked = Duration::from_millis(2 + i % 5);
+                    let start = Instant::now();
+                    let mut sleep = ringloop::sleep(asked);
+                    let first = select(&mut sleep, ringloop::yield_now()).await;
+                    assert_eq!(first, Either::Right(()), "armed, not elapsed");
+                    for _ in 0..20 {
+                        ringloop::yield_now().await;
+                    }
+                    sleep.await;
+                    let took = start.elapsed();
+                    assert!(took >= asked, "task {i}: {asked:?} woke after {took:?}");
+                    // A second sleep armed after the move, dropped before it fires.
+                    let mut dropped = ringloop::sleep(Duration::from_secs(3600));
+                    let _ = select(&mut dropped, ringloop::yield_now()).await;
+                    ringloop::yield_now().await;
+                    drop(dropped);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+});
+
+matrix!(sleep_armed_in_a_finished_block_on_still_fires, |rt| {
+    // Armed in one block_on's wheel (on the multi-thread flavour, a wheel that goes away
+    // with that call), awaited in a task and in a later block_on.
+    let (mut in_task, mut in_main) = rt.block_on(async {
+        let mut a = ringloop::sleep(Duration::from_millis(20));
+        let mut b = ringloop::sleep(Duration::from_millis(30));
+        assert_eq!(
+            select(&mut a, ringloop::yield_now()).await,
+            Either::Right(())
+        );
+        assert_eq!(
+            select(&mut b, ringloop::yield_now()).await,
+            Either::Right(())
+        );
+        (a, b)
+    });
+    let deadline = in_task.deadline();
+    let task = rt.create_task(async move {
+        (&mut in_task).await;
+        Instant::now()
+    });
+    let woke = rt.block_on(async {
+        let woke = task.await.unwrap();
+        (&mut in_main).await;
+        woke
+    });
+    assert!(woke >= deadline, "woke {:?} early", deadline - woke);
+    assert!(Instant::now() >= in_main.deadline());
+});

@@ -27,8 +27,8 @@
 
 use ringloop::{Runtime, TaskError};
 use ringloop_tests::{
-    hold_workers, matrix, matrix_cfg, silence_expected_panics, wait_until, Config, Counter,
-    DropCounter, EXPECTED_PANIC,
+    hold_workers, matrix, matrix_cfg, oneshot, select, silence_expected_panics, wait_until, Config,
+    Counter, DropCounter, Either, EXPECTED_PANIC,
 };
 use std::future::{pending, Future};
 use std::pin::Pin;
@@ -474,5 +474,119 @@ matrix!(wake_after_completion_is_ignored, |rt| {
         other.join().unwrap();
         ringloop::sleep(Duration::from_millis(5)).await;
         assert_eq!(polls.get(), 1);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Races between the handle, the task and other threads.
+// ---------------------------------------------------------------------------------------------
+
+const RACERS: usize = 2_000;
+
+matrix!(handle_drop_on_a_foreign_thread_races_completion, |rt| {
+    // Each task returns an output that counts its drops, while a foreign thread drops the
+    // handle: whichever side comes second must drop the output, and only that one.
+    let output_drops = Counter::new();
+    let future_drops = Counter::new();
+    let (handles_tx, handles_rx) = mpsc::channel::<ringloop::Task<DropCounter>>();
+    let dropper = std::thread::spawn(move || handles_rx.into_iter().for_each(drop));
+    let finished = Counter::new();
+    for _ in 0..RACERS {
+        let (o, f, fin) = (output_drops.clone(), future_drops.clone(), finished.clone());
+        let guard = DropCounter::new(&f);
+        let task = rt.create_task(async move {
+            let _guard = guard;
+            fin.incr();
+            DropCounter::new(&o)
+        });
+        handles_tx.send(task).unwrap();
+    }
+    drop(handles_tx);
+    dropper.join().unwrap();
+    rt.block_on(wait_until("every racer finished", || {
+        finished.get() == RACERS && output_drops.get() == RACERS
+    }));
+    assert_eq!(future_drops.get(), RACERS);
+    assert_eq!(
+        output_drops.get(),
+        RACERS,
+        "each output dropped exactly once"
+    );
+});
+
+matrix!(cancel_from_a_foreign_thread_races_completion, |rt| {
+    // Tasks that finish after a yield or two, cancelled from a foreign thread at whatever
+    // moment it gets to them: each ends either with its output or cancelled, never both,
+    // never neither, and its future and output are dropped exactly once.
+    let output_drops = Counter::new();
+    let future_drops = Counter::new();
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (o, f) = (output_drops.clone(), future_drops.clone());
+            let guard = DropCounter::new(&f);
+            rt.create_task(async move {
+                let _guard = guard;
+                for _ in 0..i % 3 {
+                    ringloop::yield_now().await;
+                }
+                DropCounter::new(&o)
+            })
+        })
+        .collect();
+    let refs: Vec<_> = tasks.iter().map(|t| t.as_task_ref()).collect();
+    let canceller = std::thread::spawn(move || {
+        refs.iter()
+            .map(|t| usize::from(t.cancel_with(MSG)))
+            .sum::<usize>()
+    });
+    let (ok, cancelled) = rt.block_on(async {
+        let (mut ok, mut cancelled) = (0, 0);
+        for task in tasks {
+            match task.await {
+                Ok(out) => {
+                    ok += 1;
+                    drop(out);
+                }
+                Err(err) => {
+                    assert!(err.is_cancelled(), "{err:?}");
+                    assert_eq!(err.cancel_message(), Some(MSG));
+                    cancelled += 1;
+                }
+            }
+        }
+        (ok, cancelled)
+    });
+    let accepted = canceller.join().unwrap();
+    assert_eq!(ok + cancelled, RACERS);
+    assert!(cancelled <= accepted, "a refused cancel cancelled a task");
+    assert_eq!(future_drops.get(), RACERS);
+    assert_eq!(output_drops.get(), ok, "outputs made are the outputs read");
+});
+
+matrix!(join_waker_follows_the_handle_between_tasks, |rt| {
+    // Task A polls the handle (its waker is stored), gives up on it after 5 ms, and passes it
+    // to task B, whose waker must replace A's: B is woken when the target completes.
+    rt.block_on(async {
+        let (go_tx, go_rx) = oneshot::<()>();
+        let target = rt.create_task(async move {
+            go_rx.await;
+            99
+        });
+        let a = rt.create_task(async move {
+            let mut target = target;
+            match select(&mut target, ringloop::sleep(Duration::from_millis(5))).await {
+                Either::Left(_) => panic!("the target is not released yet"),
+                Either::Right(()) => target,
+            }
+        });
+        let target = a.await.unwrap();
+        let b = rt.create_task(async move { target.await.unwrap() });
+        ringloop::sleep(Duration::from_millis(5)).await;
+        go_tx.send(());
+        let got = select(b, ringloop::sleep(Duration::from_secs(10))).await;
+        match got {
+            Either::Left(v) => assert_eq!(v.unwrap(), 99),
+            Either::Right(()) => panic!("B was never woken: the join waker stayed A's"),
+        }
     });
 });
