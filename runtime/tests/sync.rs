@@ -375,6 +375,20 @@ fn task_cancelled_right_after_handoff_passes_it_on() {
 /// the lock is handed to it from another), nothing is lost and nothing is doubled.
 #[test]
 fn lock_and_semaphore_survive_a_cancel_storm() {
+    /// Counts holders: entering returns how many were inside before; dropping leaves, so a
+    /// holder cancelled mid-section still leaves.
+    struct Inside<'a>(usize, &'a AtomicUsize);
+    impl<'a> Inside<'a> {
+        fn enter(count: &'a AtomicUsize) -> Inside<'a> {
+            Inside(count.fetch_add(1, SeqCst), count)
+        }
+    }
+    impl Drop for Inside<'_> {
+        fn drop(&mut self) {
+            self.1.fetch_sub(1, SeqCst);
+        }
+    }
+
     let rt = runtime(Flavor::MultiThread);
     rt.block_on(async {
         let lock = Arc::new(Lock::new());
@@ -389,14 +403,16 @@ fn lock_and_semaphore_survive_a_cancel_storm() {
                 for _ in 0..50 {
                     {
                         let _g = lock.acquire().await;
-                        assert_eq!(in_lock.fetch_add(1, SeqCst), 0, "two lock holders");
+                        // Declared after the guard, so dropped before it, even when the task
+                        // is cancelled at the yield below.
+                        let inside = Inside::enter(&in_lock);
+                        assert_eq!(inside.0, 0, "two lock holders");
                         ringloop::yield_now().await;
-                        in_lock.fetch_sub(1, SeqCst);
                     }
                     let _p = sem.acquire().await;
-                    assert!(in_sem.fetch_add(1, SeqCst) < 2, "three permit holders");
+                    let inside = Inside::enter(&in_sem);
+                    assert!(inside.0 < 2, "three permit holders");
                     ringloop::yield_now().await;
-                    in_sem.fetch_sub(1, SeqCst);
                 }
             }));
         }
