@@ -462,15 +462,17 @@ matrix!(sleep_moved_between_workers_is_never_early, |rt| {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 rt.create_task(async move {
-                    let asked = Duration::from_millis(2 + i % 5);
+                    let asked = Duration::from_millis(10 + i % 5);
                     let start = Instant::now();
                     let mut sleep = ringloop::sleep(asked);
-                    let first = select(&mut sleep, ringloop::yield_now()).await;
-                    assert_eq!(first, Either::Right(()), "armed, not elapsed");
-                    for _ in 0..20 {
-                        ringloop::yield_now().await;
+                    // Usually arms the timer; on a slow machine the sleep may be due already,
+                    // which is no failure (it must only never be early).
+                    if select(&mut sleep, ringloop::yield_now()).await == Either::Right(()) {
+                        for _ in 0..20 {
+                            ringloop::yield_now().await;
+                        }
+                        sleep.await;
                     }
-                    sleep.await;
                     let took = start.elapsed();
                     assert!(took >= asked, "task {i}: {asked:?} woke after {took:?}");
                     // A second sleep armed after the move, dropped before it fires.

@@ -572,6 +572,8 @@ matrix!(join_waker_follows_the_handle_between_tasks, |rt| {
             go_rx.await;
             99
         });
+        // A hands the (unfinished) handle back through its output, on purpose.
+        #[allow(clippy::async_yields_async)]
         let a = rt.create_task(async move {
             let mut target = target;
             match select(&mut target, ringloop::sleep(Duration::from_millis(5))).await {
