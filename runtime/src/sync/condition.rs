@@ -60,6 +60,14 @@ use std::task::{Context, Poll};
 ///     waiter.await.unwrap();
 /// });
 /// ```
+///
+/// Notifying needs the lock held, as in asyncio, but checked at compile time: `notify` is a
+/// method of the guard, not of the condition.
+///
+/// ```compile_fail
+/// let cond = ringloop::sync::Condition::new();
+/// cond.notify(1); // asyncio: RuntimeError: cannot notify on un-acquired lock
+/// ```
 #[derive(Debug)]
 pub struct Condition {
     lock: Arc<Lock>,

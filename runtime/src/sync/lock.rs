@@ -45,6 +45,15 @@ use std::task::{Context, Poll};
 ///     assert!(!lock.locked());
 /// });
 /// ```
+///
+/// A guard cannot outlive its lock (asyncio would let a task `release()` a lock that is gone):
+///
+/// ```compile_fail
+/// let guard = {
+///     let lock = ringloop::sync::Lock::new();
+///     lock.try_acquire().unwrap()
+/// };
+/// ```
 #[derive(Debug, Default)]
 pub struct Lock {
     state: Mutex<State>,
