@@ -41,7 +41,7 @@
 //! is built once per group, outside the measured closure; every iteration checks the count
 //! its body returns, so a runtime that loses a task fails instead of looking fast.
 //!
-//! Run (about 4 minutes on a 2-core machine):
+//! Run (just under 5 minutes on a 2-core machine):
 //! `cargo bench -p ringloop-bench --bench runtime`; add `-- ping_pong` for one group, or
 //! `-- --test` to run every body once.
 
