@@ -117,18 +117,21 @@ impl<F: Future> Future for CatchCancel<F> {
                 return future.poll(cx).map(Ok);
             };
             let (poll, inner_armed) = cur.scoped(|| future.poll(cx));
-            if let Poll::Ready(out) = poll {
-                return Poll::Ready(Ok(out));
-            }
             if inner_armed {
                 // Something inside handles the request first (an awaited task finishing its
                 // own cancellation): wait for it.
                 cur.arm();
                 return Poll::Pending;
             }
-            match cur.take_cancel() {
-                Some(msg) => Poll::Ready(Err(Cancelled { msg })),
-                None => {
+            // A pending request wins even over an inner future that just completed, as in
+            // asyncio: a task resumed with a cancellation pending gets `CancelledError` at
+            // its await point whatever the awaited future did (its `_must_cancel` rule).
+            if let Some(msg) = cur.take_cancel() {
+                return Poll::Ready(Err(Cancelled { msg }));
+            }
+            match poll {
+                Poll::Ready(out) => Poll::Ready(Ok(out)),
+                Poll::Pending => {
                     cur.arm();
                     Poll::Pending
                 }

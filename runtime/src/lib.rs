@@ -59,6 +59,7 @@
 //!   The current-thread flavour ([`Flavor::CurrentThread`]) is asyncio's model exactly.
 
 pub mod cancel;
+mod combinators;
 mod context;
 mod driver;
 mod hooks;
@@ -71,6 +72,15 @@ mod time;
 mod timeout;
 
 pub use cancel::{catch_cancel, shield, Cancelled};
+pub use combinators::as_completed::{as_completed, AsCompleted};
+pub use combinators::gather::{gather, Gather, GatherAll};
+pub use combinators::task_group::{task_group, TaskGroup, TaskGroupError, TaskGroupFuture};
+pub use combinators::wait::{wait, ReturnWhen, Wait};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::combinators::gather::tuple::GatherTuple;
+}
 pub use hooks::{ExceptionContext, ExceptionHandler};
 pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};

@@ -287,3 +287,44 @@ fn zero_timeout_lets_a_ready_future_finish_and_max_means_none() {
         assert_eq!(b, Ok(2), "{name}");
     }
 }
+
+#[test]
+fn a_pending_cancel_wins_over_an_await_that_completed_meanwhile() {
+    // asyncio's `_must_cancel`: a task resumed with a cancellation pending gets
+    // `CancelledError` at its await point, even though the awaited sleep completed.
+    let rt = Builder::new_current_thread()
+        .virtual_time(true)
+        .build()
+        .unwrap();
+    let caught = rt.block_on(async {
+        let task =
+            ringloop::create_task(async { catch_cancel(ringloop::sleep(ms(10))).await.is_err() });
+        // Both the sleep's timer and the cancel land before the task runs again.
+        ringloop::sleep(ms(10)).await;
+        task.cancel();
+        task.await.unwrap()
+    });
+    assert!(caught);
+}
+
+#[test]
+fn cancelling_after_the_awaited_task_finished_cancels_the_awaiting_one() {
+    for (name, rt) in runtimes() {
+        let outer = rt.block_on(async {
+            let slot: Arc<Mutex<Option<ringloop::TaskRef>>> = Arc::default();
+            let s = slot.clone();
+            // The child cancels the task awaiting it, then finishes normally: the request
+            // reaches the awaiting task after the child's completion, so it is cancelled (a
+            // request passed on to a running child that declines would have been absorbed).
+            let child = ringloop::create_task(async move {
+                ringloop::sleep(ms(10)).await;
+                s.lock().unwrap().take().unwrap().cancel();
+                1
+            });
+            let outer = ringloop::create_task(async move { child.await.unwrap() });
+            *slot.lock().unwrap() = Some(outer.as_task_ref());
+            outer.await
+        });
+        assert!(outer.unwrap_err().is_cancelled(), "{name}");
+    }
+}

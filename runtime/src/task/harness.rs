@@ -24,6 +24,7 @@ pub(super) fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
         dealloc: dealloc::<F, S>,
         try_read_output: try_read_output::<F, S>,
         drop_output: drop_output::<F, S>,
+        poll_complete: poll_complete::<F, S>,
         shutdown: shutdown::<F, S>,
     }
 }
@@ -168,6 +169,15 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     }
 
     fn store_output(&self, output: Result<F::Output, TaskError>) {
+        if output.is_err() {
+            // Recorded where the handle can read it without taking the output (`failed()`).
+            self.cell()
+                .header
+                .extras
+                .lock()
+                .get_or_insert_with(Default::default)
+                .failed = true;
+        }
         // SAFETY: the caller owns the stage (RUNNING).
         let stage = unsafe { self.stage() };
         if let Stage::Running(_) = stage {
@@ -353,6 +363,11 @@ unsafe fn drop_output<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
     // COMPLETE is set and the handle (the caller) owns the stage.
     let _ = catch_unwind(AssertUnwindSafe(|| harness.drop_unread_output()));
+}
+
+unsafe fn poll_complete<F: Future, S: Schedule>(ptr: NonNull<Header>, waker: &Waker) -> bool {
+    // SAFETY: as above; the caller is the handle.
+    unsafe { Harness::<F, S>::from_raw(ptr) }.can_read_output(waker)
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

@@ -184,6 +184,48 @@ impl<T> Task<T> {
                 .is_some_and(|e| e.cancelled)
     }
 
+    /// Joins without the cancellation rules of `poll` (for combinators that apply their own
+    /// to a group of tasks).
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: `out` has the type the vtable's try_read_output writes for a task whose output
+        // is T (Task<T> is only made by spawn for a future with Output = T), and this handle is
+        // the one join handle of the task.
+        unsafe {
+            self.inner
+                .raw
+                .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
+        };
+        match out {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Waits for the task to finish without taking its result (asyncio's `wait` leaves results
+    /// in the tasks it returns).
+    pub(crate) fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.inner.raw.poll_complete(cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// True if the task finished with an error: it panicked or was cancelled (asyncio:
+    /// `exception()` is not None, or `cancelled()`). False while it runs.
+    pub fn failed(&self) -> bool {
+        self.done()
+            && self
+                .inner
+                .raw
+                .header()
+                .extras
+                .lock()
+                .as_ref()
+                .is_some_and(|e| e.failed)
+    }
+
     /// A type-erased handle to the same task.
     pub fn as_task_ref(&self) -> TaskRef {
         self.inner.clone()
@@ -220,6 +262,11 @@ impl<T> Future for Task<T> {
                 return None;
             }
             if !this.forwarded {
+                if this.inner.done() {
+                    // The awaited task had finished before the request came: the awaiting task
+                    // is cancelled here (asyncio's `_must_cancel`), its result stays unread.
+                    return Some(());
+                }
                 this.forwarded = true;
                 this.inner.request_cancel(cur.cancel_message());
             }
@@ -232,27 +279,16 @@ impl<T> Future for Task<T> {
                 // delivers it now. The output stays in the task for a later poll.
                 return Some(());
             }
-            // The awaited task declined the cancellation: so does this one (asyncio leaves the
-            // `cancelling()` count as it is in that case, and so does ringloop).
+            // The awaited task declined the cancellation it was passed: so does this one
+            // (asyncio leaves the `cancelling()` count as it is in that case, and so does
+            // ringloop).
             cur.take_cancel();
             None
         });
         if blocked.is_some() {
             return Poll::Pending;
         }
-        let mut out: Option<Result<T, TaskError>> = None;
-        // SAFETY: `out` has the type the vtable's try_read_output writes for a task whose output
-        // is T (Task<T> is only made by spawn for a future with Output = T), and this handle is
-        // the one join handle of the task.
-        unsafe {
-            this.inner
-                .raw
-                .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
-        };
-        match out {
-            Some(result) => Poll::Ready(result),
-            None => Poll::Pending,
-        }
+        this.poll_output(cx)
     }
 }
 

@@ -74,6 +74,8 @@ pub(crate) struct Extras {
     pub(crate) cancelling: u32,
     /// Set when the task finished by cancellation.
     pub(crate) cancelled: bool,
+    /// Set when the task finished with an error (a panic or a cancellation).
+    pub(crate) failed: bool,
 }
 
 /// The type-erased operations on a task.
@@ -89,6 +91,9 @@ pub(crate) struct Vtable {
     pub(super) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
     /// The handle is dropped after completion: drop the output.
     pub(super) drop_output: unsafe fn(NonNull<Header>),
+    /// The handle waits for completion without taking the output: true if complete, else the
+    /// waker is stored.
+    pub(super) poll_complete: unsafe fn(NonNull<Header>, &Waker) -> bool,
     /// Shutdown: drops the future of a task the caller claimed, completing it as cancelled.
     pub(super) shutdown: unsafe fn(NonNull<Header>),
 }
@@ -193,6 +198,14 @@ impl RawTask {
     pub(crate) unsafe fn try_read_output(self, dst: *mut (), waker: &Waker) {
         // SAFETY: the caller's contract on `dst`; the vtable matches the cell.
         unsafe { (self.header().vtable.try_read_output)(self.ptr, dst, waker) }
+    }
+
+    /// True if the task completed; else `waker` is stored as the join waker. Only the `Task`
+    /// handle may call this.
+    pub(crate) fn poll_complete(self, waker: &Waker) -> bool {
+        // SAFETY: the vtable matches the cell; the caller is the handle, which owns the join
+        // waker slot while JOIN_WAKER is unset.
+        unsafe { (self.header().vtable.poll_complete)(self.ptr, waker) }
     }
 
     pub(crate) fn drop_output(self) {
