@@ -13,9 +13,9 @@
 //!    - [`catch_cancel`]`(fut)` takes the request: the inner future is dropped and the
 //!      `catch_cancel` returns `Err(Cancelled)`; the task goes on from there, and may await
 //!      more to clean up (the tutorial's printers `break` out of their loop this way). It can
-//!      also simply carry on: that declines the cancellation ([`TaskRef::uncancel`] adjusts
+//!      also simply carry on: that declines the cancellation ([`crate::TaskRef::uncancel`] adjusts
 //!      the count asyncio's `cancelling()` reports).
-//!    - awaiting a [`Task`](crate::Task) inside a task passes the request on to the awaited
+//!    - awaiting a [`crate::Task`] inside a task passes the request on to the awaited
 //!      task and waits for it to finish, as asyncio does;
 //!    - [`wait_for`](crate::wait_for) at its deadline requests cancellation of the work it
 //!      waits for, lets any boundary inside clean up, then returns `TimeoutError`.
