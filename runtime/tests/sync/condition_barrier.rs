@@ -30,15 +30,18 @@ fn condition_notify_n_wakes_exactly_n_then_notify_all_the_rest() {
         drop(g);
         // The two woken tasks finish; the other three stay waiting.
         let mut finished = Vec::new();
-        for _ in 0..2 {
-            loop {
-                if let Some(i) = tasks.iter().position(|t| t.done()) {
-                    finished.push(tasks.remove(i));
-                    break;
+        within(Duration::from_secs(5), "the two notified waiters", async {
+            for _ in 0..2 {
+                loop {
+                    if let Some(i) = tasks.iter().position(|t| t.done()) {
+                        finished.push(tasks.remove(i));
+                        break;
+                    }
+                    ringloop::sleep(Duration::from_millis(1)).await;
                 }
-                ringloop::sleep(Duration::from_millis(1)).await;
             }
-        }
+        })
+        .await;
         ringloop::sleep(Duration::from_millis(20)).await;
         assert_eq!(woken.load(SeqCst), 2);
         let g = cond.acquire().await;
