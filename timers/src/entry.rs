@@ -356,6 +356,14 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_timer_with_a_waker_payload_costs_48_bytes() {
+        // The figure the crate documentation promises; the runtime stores wakers.
+        assert_eq!(std::mem::size_of::<Entry<std::task::Waker>>(), 48);
+        assert_eq!(std::mem::size_of::<Entry<Box<u8>>>(), 40);
+        assert_eq!(std::mem::size_of::<TimerKey>(), 8);
+    }
+
+    #[test]
     fn raw_keys_round_trip_and_garbage_is_stale() {
         let mut slab = Slab::with_capacity(0);
         let key = slab.alloc(Duration::from_secs(1), 1, (NIL, NIL), ());
