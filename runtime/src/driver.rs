@@ -4,9 +4,10 @@
 //! wheel; any thread can cut that short with the reactor's waker, which costs no syscall when
 //! nobody is blocked (the reactor coalesces wakes).
 
+use crate::io::IoDriver;
 use crate::time::{TimeCore, TimeShared};
 use parking_lot::{Mutex, MutexGuard};
-use ringloop_reactor::{Backend, Event, Events, Reactor, ReactorWaker};
+use ringloop_reactor::{Backend, Events, Reactor, ReactorWaker};
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ pub(crate) struct Driver {
     pub(crate) reactor: Reactor,
     pub(crate) waker: ReactorWaker,
     pub(crate) time: Arc<TimeShared>,
+    /// Registrations and in-flight operations, by token.
+    pub(crate) io: IoDriver,
     /// The event buffer of whichever thread polls the reactor (one at a time).
     events: Mutex<Events>,
 }
@@ -26,6 +29,7 @@ impl Driver {
             waker: reactor.waker(),
             reactor,
             time,
+            io: IoDriver::default(),
             events: Mutex::new(Events::with_capacity(1024)),
         }
     }
@@ -81,15 +85,9 @@ impl DriverGuard<'_> {
             report_poll_error(&e);
         }
         for event in self.events.drain() {
-            dispatch(event);
+            self.driver.io.dispatch(event);
         }
     }
-}
-
-/// I/O readiness and completions have no consumers until the networking layer registers them;
-/// an event arriving here now belongs to nobody and is dropped (its op's buffers with it).
-fn dispatch(event: Event) {
-    drop(event);
 }
 
 fn report_poll_error(e: &io::Error) {

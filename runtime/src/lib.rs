@@ -45,6 +45,10 @@
 //! | `Task.uncancel()` | [`TaskRef::uncancel`] |
 //! | `asyncio.wait_for(aw, t)` | [`wait_for`]`(fut, t)` giving `Result<T, TimeoutError>` |
 //! | `loop.run_until_complete(f)` | [`Runtime::block_on`] |
+//! | `new_event_loop()`, `loop.run_until_complete`, `run_forever`, `stop`, `close` | [`EventLoop`] ([`EventLoop::run_until_complete`], [`EventLoop::run_forever`], [`LoopHandle::stop`], [`EventLoop::close`]) |
+//! | `asyncio.get_running_loop()` | [`get_running_loop`], giving a [`LoopHandle`] |
+//! | `loop.call_soon`, `call_soon_threadsafe`, `call_later`, `call_at`, `Handle.cancel()` | [`LoopHandle::call_soon`], [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::call_later`], [`LoopHandle::call_at`], [`CallbackHandle::cancel`] |
+//! | `loop.set_exception_handler`, `call_exception_handler` | [`LoopHandle::set_exception_handler`], [`Handle::set_exception_handler`], [`LoopHandle::call_exception_handler`] |
 //!
 //! # Differences from asyncio
 //!
@@ -62,7 +66,9 @@ pub mod cancel;
 mod combinators;
 mod context;
 mod driver;
+pub mod event_loop;
 mod hooks;
+pub mod io;
 mod loom;
 mod runtime;
 mod scheduler;
@@ -81,6 +87,7 @@ pub use combinators::wait::{wait, ReturnWhen, Wait};
 pub mod __private {
     pub use crate::combinators::gather::tuple::GatherTuple;
 }
+pub use event_loop::{get_running_loop, CallbackHandle, EventLoop, LoopError, LoopHandle};
 pub use hooks::{ExceptionContext, ExceptionHandler};
 pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};

@@ -348,7 +348,7 @@ impl Handle {
         }
     }
 
-    fn driver(&self) -> &Driver {
+    pub(crate) fn driver(&self) -> &Driver {
         match &self.kind {
             Kind::CurrentThread(shared) => &shared.driver,
             Kind::MultiThread(shared) => &shared.driver,

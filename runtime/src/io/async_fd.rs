@@ -1,0 +1,106 @@
+//! `Async<T>`: any non-blocking file descriptor, made awaitable through readiness.
+//!
+//! The building block for sockets, pipes and anything else with an fd: `read_with` and
+//! `write_with` run a non-blocking syscall, and on `WouldBlock` wait for the next readiness edge
+//! and try again (smol's `Async` has the same shape).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::unix::net::UnixStream;
+//! ringloop::run(async {
+//!     let (a, b) = UnixStream::pair().unwrap();
+//!     a.set_nonblocking(true).unwrap();
+//!     b.set_nonblocking(true).unwrap();
+//!     let (a, b) = (ringloop::io::Async::new(a).unwrap(), ringloop::io::Async::new(b).unwrap());
+//!     a.write_with(|mut s| s.write(b"ping")).await.unwrap();
+//!     let mut buf = [0u8; 4];
+//!     let n = b.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+//!     assert_eq!(&buf[..n], b"ping");
+//! });
+//! ```
+
+use super::{Direction, Registration};
+use ringloop_reactor::Interest;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::task::{Context, Poll};
+
+/// A non-blocking I/O object registered with the current runtime's reactor.
+pub struct Async<T: AsRawFd> {
+    // Dropped before `inner`, so the fd is deregistered before it is closed.
+    registration: Registration,
+    inner: T,
+}
+
+impl<T: AsRawFd> Async<T> {
+    /// Registers `inner` for read and write readiness. `inner` must already be in
+    /// non-blocking mode (a blocking fd would block the runtime thread in `read_with`).
+    pub fn new(inner: T) -> io::Result<Async<T>> {
+        let registration =
+            Registration::new(inner.as_raw_fd(), Interest::READABLE | Interest::WRITABLE)?;
+        Ok(Async {
+            registration,
+            inner,
+        })
+    }
+
+    /// The wrapped object.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Deregisters and returns the wrapped object.
+    pub fn into_inner(self) -> T {
+        let Async {
+            registration,
+            inner,
+        } = self;
+        drop(registration);
+        inner
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for read readiness in between.
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        std::future::poll_fn(|cx| self.poll_with(cx, Direction::Read, &mut op)).await
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for write readiness in between.
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        std::future::poll_fn(|cx| self.poll_with(cx, Direction::Write, &mut op)).await
+    }
+
+    /// Waits until the object is readable (or closed, or failed).
+    pub async fn readable(&self) {
+        std::future::poll_fn(|cx| {
+            self.registration
+                .poll_ready(cx, Direction::Read)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Waits until the object is writable (or closed, or failed).
+    pub async fn writable(&self) {
+        std::future::poll_fn(|cx| {
+            self.registration
+                .poll_ready(cx, Direction::Write)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    fn poll_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: &mut impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.registration.poll_io(cx, dir, || op(&self.inner))
+    }
+}
+
+impl<T: AsRawFd> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
+}

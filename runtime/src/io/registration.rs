@@ -1,0 +1,201 @@
+//! A file descriptor registered for readiness, and the edge-triggered contract.
+//!
+//! The readiness word packs the ready bits (low byte) with a tick that every reactor event
+//! increments. A task that saw "readable" at tick 7, read until `WouldBlock`, and now clears
+//! readiness, clears it only if the tick is still 7: if a new edge arrived meanwhile (tick 8),
+//! the bits stay set and the task tries again instead of sleeping through it (the lost-wake-up
+//! race of edge-triggered I/O; tokio's `ScheduledIo` does the same).
+
+use super::{current_handle, readiness_bits, Entry};
+use crate::runtime::Handle;
+use parking_lot::Mutex;
+use ringloop_reactor::{Interest, Readiness, Token};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+pub(crate) const READABLE: usize = 1;
+pub(crate) const WRITABLE: usize = 2;
+pub(crate) const READ_CLOSED: usize = 4;
+pub(crate) const WRITE_CLOSED: usize = 8;
+pub(crate) const ERROR: usize = 16;
+const BITS: usize = 0xFF;
+const TICK_ONE: usize = 0x100;
+
+/// Which way a task waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    /// The bits that make this direction ready: its own, or a closed or failed socket (the
+    /// syscall then reports EOF or the error).
+    fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
+        }
+    }
+
+    /// The bits clearing this direction removes (closed and error states stay).
+    fn clearable(self) -> usize {
+        match self {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        }
+    }
+}
+
+/// A readiness observation: which bits, at which tick.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadyEvent {
+    word: usize,
+}
+
+/// The driver's record of one registered descriptor.
+#[derive(Default)]
+pub(crate) struct ScheduledIo {
+    readiness: AtomicUsize,
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+impl ScheduledIo {
+    /// The reactor saw an edge: record it and wake whoever waits for it.
+    pub(super) fn set_readiness(&self, readiness: Readiness) {
+        let bits = readiness_bits(readiness);
+        let mut cur = self.readiness.load(Ordering::Acquire);
+        loop {
+            let next = (cur & !BITS).wrapping_add(TICK_ONE) | (cur & BITS) | bits;
+            match self.readiness.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        let (reader, writer) = {
+            let mut waiters = self.waiters.lock();
+            let reader = (bits & Direction::Read.mask() != 0)
+                .then(|| waiters.reader.take())
+                .flatten();
+            let writer = (bits & Direction::Write.mask() != 0)
+                .then(|| waiters.writer.take())
+                .flatten();
+            (reader, writer)
+        };
+        // Woken after the lock is released.
+        if let Some(w) = reader {
+            w.wake();
+        }
+        if let Some(w) = writer {
+            w.wake();
+        }
+    }
+}
+
+/// A descriptor registered with the current runtime's reactor for as long as this lives.
+pub(crate) struct Registration {
+    handle: Handle,
+    token: Token,
+    fd: RawFd,
+    io: Arc<ScheduledIo>,
+}
+
+impl Registration {
+    /// Registers `fd` (which the caller keeps open for the registration's whole life).
+    pub(crate) fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
+        let handle = current_handle()?;
+        let io = Arc::new(ScheduledIo::default());
+        let driver = handle.driver();
+        let token = driver.io.insert(Entry::Io(io.clone()));
+        if let Err(e) = driver.reactor.register(fd, token, interest) {
+            driver.io.remove(token);
+            return Err(e);
+        }
+        Ok(Registration {
+            handle,
+            token,
+            fd,
+            io,
+        })
+    }
+
+    /// Ready when the direction is ready (or the descriptor closed or failed); otherwise
+    /// stores the waker. By returning Pending we promise the waker is woken at the next edge.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
+        let word = self.io.readiness.load(Ordering::Acquire);
+        if word & dir.mask() != 0 {
+            return Poll::Ready(ReadyEvent { word });
+        }
+        let mut waiters = self.io.waiters.lock();
+        let slot = match dir {
+            Direction::Read => &mut waiters.reader,
+            Direction::Write => &mut waiters.writer,
+        };
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        // An edge between the load above and storing the waker would be missed: look again
+        // under the lock (set_readiness takes the waker under the same lock).
+        let word = self.io.readiness.load(Ordering::Acquire);
+        if word & dir.mask() != 0 {
+            return Poll::Ready(ReadyEvent { word });
+        }
+        Poll::Pending
+    }
+
+    /// The syscall said `WouldBlock`: forget the readiness seen in `event`, unless a newer edge
+    /// arrived since.
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent, dir: Direction) {
+        let _ = self.io.readiness.compare_exchange(
+            event.word,
+            event.word & !dir.clearable(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Runs `f` (a non-blocking syscall) when the direction is ready, following the
+    /// edge-triggered contract: on `WouldBlock`, clear and wait for the next edge.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let event = match self.poll_ready(cx, dir) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            match f() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(event, dir),
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let driver = self.handle.driver();
+        // Deregister before the owner closes the descriptor (io_uring's poll keeps a
+        // reference to the file otherwise). A failure here only means it is gone already.
+        let _ = driver.reactor.deregister(self.fd);
+        driver.io.remove(self.token);
+    }
+}
