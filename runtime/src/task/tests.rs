@@ -417,3 +417,22 @@ fn names_and_ids() {
     sched.schedule(n);
     sched.run_all();
 }
+
+#[test]
+fn task_size_of() {
+    // The bytes of one task running `async { sleep(d).await }`: the figure quoted in raw.rs.
+    let header = std::mem::size_of::<raw::Header>();
+    let sleep = std::mem::size_of::<crate::Sleep>();
+    let future = size_of_future(async {
+        crate::sleep(std::time::Duration::from_millis(1)).await;
+    });
+    let cell = raw::cell_size_of(async {
+        crate::sleep(std::time::Duration::from_millis(1)).await;
+    });
+    println!("header {header} B, Sleep {sleep} B, sleeping future {future} B, task cell {cell} B");
+    assert!(header <= 64, "the header fits a cache line: {header}");
+}
+
+fn size_of_future<F: Future>(_: F) -> usize {
+    std::mem::size_of::<F>()
+}
