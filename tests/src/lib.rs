@@ -36,8 +36,15 @@
 //! # Small futures
 //!
 //! The tests need no futures library: [`select`] races two futures (enough to time out a
-//! `Duration::MAX` sleep) and [`YieldN`] (a future that yields n times) are written by hand,
-//! so every poll a test relies on is visible in the test itself.
+//! `Duration::MAX` sleep) and [`oneshot`] is a channel whose sender wakes from any thread;
+//! both are written by hand, so every poll a test relies on is visible here.
+//!
+//! # Blocking workers on purpose
+//!
+//! Some races need "nothing runs now" on the multi-thread flavour: [`hold_workers`] parks every
+//! worker inside a task that blocks its thread until released, and [`runtime_cpu_clocks`]
+//! uses the same trick to learn each worker's CPU clock. Blocking a worker is what a real
+//! program must never do; here it is the only way to pin an interleaving from outside.
 
 pub use ringloop;
 
@@ -204,11 +211,6 @@ impl Counter {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Adds `n`.
-    pub fn add(&self, n: usize) {
-        self.0.fetch_add(n, Ordering::SeqCst);
-    }
-
     /// The count so far.
     pub fn get(&self) -> usize {
         self.0.load(Ordering::SeqCst)
@@ -314,39 +316,6 @@ impl<A: Future + Unpin, B: Future + Unpin> Future for Select<A, B> {
         if let Poll::Ready(out) = Pin::new(&mut self.b).poll(cx) {
             return Poll::Ready(Either::Right(out));
         }
-        Poll::Pending
-    }
-}
-
-/// A future that counts its polls, returns `Pending` `n` times (waking itself each time, so it
-/// goes back to the run queue), then `Ready(())`.
-#[derive(Debug)]
-pub struct YieldN {
-    left: usize,
-    polls: Counter,
-}
-
-impl YieldN {
-    /// Yields `n` times, counting every poll in `polls`.
-    pub fn new(n: usize, polls: &Counter) -> YieldN {
-        YieldN {
-            left: n,
-            polls: polls.clone(),
-        }
-    }
-}
-
-impl Future for YieldN {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.polls.incr();
-        if self.left == 0 {
-            return Poll::Ready(());
-        }
-        self.left -= 1;
-        // By returning Pending we promise a wake; we give it at once.
-        cx.waker().wake_by_ref();
         Poll::Pending
     }
 }
