@@ -481,3 +481,41 @@ fn run_cancels_leftover_tasks_on_return() {
         "the leftover task's future is dropped by the time run returns"
     );
 }
+
+/// The last reference to a multi-thread runtime dropped inside one of its own tasks, on a
+/// worker thread: shutdown must not wait for that very thread (a self-join would hang), must
+/// not panic, and the task's future is still dropped exactly once.
+fn drop_last_runtime_in_its_own_task(cfg: Config) {
+    let _serial = serial();
+    let rt = Arc::new(cfg.build());
+    let inner = rt.clone();
+    let drops = Counter::new();
+    let guard = DropCounter::new(&drops);
+    let (tx, rx) = std::sync::mpsc::channel();
+    drop(rt.create_task(async move {
+        let _guard = guard;
+        ringloop::sleep(Duration::from_millis(10)).await;
+        let panicked = catch_unwind(AssertUnwindSafe(|| drop(inner))).is_err();
+        tx.send(panicked).unwrap();
+    }));
+    drop(rt);
+    let panicked = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dropping the runtime from its own task returned");
+    assert!(!panicked, "dropping the runtime from its own task panicked");
+    let start = std::time::Instant::now();
+    while drops.get() == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(drops.get(), 1, "the task's future was dropped once");
+}
+
+#[test]
+fn drop_last_runtime_in_its_own_task_epoll_mt() {
+    drop_last_runtime_in_its_own_task(Config::EPOLL_MT);
+}
+
+#[test]
+fn drop_last_runtime_in_its_own_task_uring_mt() {
+    drop_last_runtime_in_its_own_task(Config::URING_MT);
+}

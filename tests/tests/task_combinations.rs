@@ -592,3 +592,17 @@ matrix!(join_waker_follows_the_handle_between_tasks, |rt| {
         }
     });
 });
+
+matrix!(panic_with_a_non_string_payload, |rt| {
+    let err = rt
+        .block_on(rt.create_task(async {
+            // Not a string, so the panic hook prints it: harmless noise on stderr.
+            std::panic::panic_any(42u32);
+        }))
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), None);
+    assert_eq!(err.to_string(), "task panicked");
+    let payload = err.try_into_panic().unwrap();
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+});
