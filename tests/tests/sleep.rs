@@ -518,3 +518,29 @@ matrix!(sleep_armed_in_a_finished_block_on_still_fires, |rt| {
     assert!(woke >= deadline, "woke {:?} early", deadline - woke);
     assert!(Instant::now() >= in_main.deadline());
 });
+
+matrix_cfg!(virtual_time_stands_still_while_a_task_runs, |cfg| {
+    // A task that keeps yielding is never idle, so the clock may not jump past the sleeper's
+    // deadline while it runs: the sleeper wakes only after the yielder is done, at exactly
+    // its deadline.
+    let rt = cfg.build_virtual();
+    rt.block_on(async {
+        let t0 = ringloop::now();
+        let sleeper = rt.create_task(async move {
+            ringloop::sleep(Duration::from_secs(1)).await;
+            ringloop::now()
+        });
+        let yielder = rt.create_task(async move {
+            for _ in 0..10_000 {
+                ringloop::yield_now().await;
+                assert_eq!(
+                    ringloop::now(),
+                    t0,
+                    "the clock moved while a task was runnable"
+                );
+            }
+        });
+        yielder.await.unwrap();
+        assert_eq!(sleeper.await.unwrap() - t0, Duration::from_secs(1));
+    });
+});
