@@ -49,6 +49,11 @@
 //! | `asyncio.get_running_loop()` | [`get_running_loop`], giving a [`LoopHandle`] |
 //! | `loop.call_soon`, `call_soon_threadsafe`, `call_later`, `call_at`, `Handle.cancel()` | [`LoopHandle::call_soon`], [`LoopHandle::call_soon_threadsafe`], [`LoopHandle::call_later`], [`LoopHandle::call_at`], [`CallbackHandle::cancel`] |
 //! | `loop.set_exception_handler`, `call_exception_handler` | [`LoopHandle::set_exception_handler`], [`Handle::set_exception_handler`], [`LoopHandle::call_exception_handler`] |
+//! | `asyncio.open_connection`, `start_server`, `Server.serve_forever/close/wait_closed` | [`streams::open_connection`], [`streams::start_server`], [`net::Server`] |
+//! | `StreamReader.read/readline/readexactly/readuntil/at_eof`, `StreamWriter.write/drain/write_eof/close/wait_closed` | [`streams::StreamReader`], [`streams::StreamWriter`] |
+//! | `IncompleteReadError`, `LimitOverrunError` | [`streams::IncompleteReadError`], [`streams::LimitOverrunError`] inside `io::Error` |
+//! | `loop.create_server`, `loop.create_connection`, `asyncio.Protocol`, `Transport` | [`net::create_server`], [`net::create_connection`], [`net::Protocol`], [`net::Transport`] |
+//! | `socket` + `loop.sock_*`, `loop.getaddrinfo` | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`], ...; [`net::lookup_host`] |
 //!
 //! # Differences from asyncio
 //!
@@ -70,8 +75,10 @@ pub mod event_loop;
 mod hooks;
 pub mod io;
 mod loom;
+pub mod net;
 mod runtime;
 mod scheduler;
+pub mod streams;
 pub mod sync;
 pub mod task;
 mod time;

@@ -89,11 +89,13 @@ impl<T: AsRawFd> Async<T> {
         .await
     }
 
-    fn poll_with<R>(
+    /// One poll of `op` under the edge-triggered contract (for the net layer's `poll_*`
+    /// methods, which cannot hold a future).
+    pub(crate) fn poll_with<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        op: &mut impl FnMut(&T) -> io::Result<R>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         self.registration.poll_io(cx, dir, || op(&self.inner))
     }

@@ -1,0 +1,217 @@
+//! The byte-stream surface shared by [`TcpStream`](super::TcpStream) and
+//! [`UnixStream`](super::UnixStream): async `read`/`write`, `try_*`, and the futures-io traits.
+//!
+//! Both types wrap an [`Async`](crate::io::Async) around the `std` socket, whose `Read` and
+//! `Write` impls work on `&T`. Every method is "try the syscall; on `WouldBlock` wait for the
+//! next edge and try again" (the edge-triggered contract is in `io/registration.rs`): an epoll
+//! wake-up is followed by reads until `WouldBlock`, because no second edge comes otherwise.
+//! The futures-io traits are implemented for the type and for `&Type`, so one task can read
+//! while another writes through a shared reference (or an `Arc`).
+
+/// Implements the stream methods and traits for `$ty`, which has a field `io: Async<$std>`.
+macro_rules! stream_io {
+    ($ty:ident) => {
+        impl $ty {
+            /// Reads into `buf`; `Ok(0)` is end of stream (the peer shut its write side).
+            pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::future::poll_fn(|cx| self.poll_read_priv(cx, buf)).await
+            }
+
+            /// Writes some of `buf` and returns how much (a short write is not an error).
+            pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                std::future::poll_fn(|cx| self.poll_write_priv(cx, buf)).await
+            }
+
+            /// Writes all of `buf`, waiting for buffer space as needed.
+            pub async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    let n = self.write(buf).await?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::WriteZero.into());
+                    }
+                    buf = &buf[n..];
+                }
+                Ok(())
+            }
+
+            /// Writes from several buffers in one `writev(2)` (a vectored, gathering write).
+            pub async fn write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                std::future::poll_fn(|cx| self.poll_write_vectored_priv(cx, bufs)).await
+            }
+
+            /// One non-blocking read, without waiting: `WouldBlock` if nothing is there.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                use std::io::Read;
+                (&*self.io.get_ref()).read(buf)
+            }
+
+            /// One non-blocking write, without waiting: `WouldBlock` if the buffer is full.
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                use std::io::Write;
+                (&*self.io.get_ref()).write(buf)
+            }
+
+            /// Waits until a read would not block (data, end of stream or an error).
+            pub async fn readable(&self) {
+                self.io.readable().await
+            }
+
+            /// Waits until a write would not block.
+            pub async fn writable(&self) {
+                self.io.writable().await
+            }
+
+            /// Shuts down one direction (or both). `Shutdown::Write` is the half-close: the
+            /// peer reads end of stream, and this side can still read what the peer sends.
+            pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.io.get_ref().shutdown(how)
+            }
+
+            /// The pending socket error (`SO_ERROR`), if any; reading it clears it.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.io.get_ref().take_error()
+            }
+
+            pub(crate) fn poll_read_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                use std::io::Read;
+                self.io
+                    .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf))
+            }
+
+            pub(crate) fn poll_write_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                use std::io::Write;
+                self.io
+                    .poll_with(cx, $crate::io::Direction::Write, |mut s| s.write(buf))
+            }
+
+            pub(crate) fn poll_write_vectored_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                use std::io::Write;
+                self.io
+                    .poll_with(cx, $crate::io::Direction::Write, |mut s| {
+                        s.write_vectored(bufs)
+                    })
+            }
+        }
+
+        impl futures_io::AsyncRead for &$ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_read_priv(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_read_priv(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncWrite for &$ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_write_priv(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_write_vectored_priv(cx, bufs)
+            }
+
+            /// Nothing to flush: writes go straight to the kernel.
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            /// Shuts down the write direction (the peer reads end of stream).
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(match self.shutdown(std::net::Shutdown::Write) {
+                    // Already shut or reset by the peer: closing is done either way.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
+                    r => r,
+                })
+            }
+        }
+
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_write_priv(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_write_vectored_priv(cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let mut this: &$ty = &*self;
+                std::pin::Pin::new(&mut this).poll_flush(cx)
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let mut this: &$ty = &*self;
+                std::pin::Pin::new(&mut this).poll_close(cx)
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+    };
+}
+
+pub(crate) use stream_io;

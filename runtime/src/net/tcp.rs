@@ -1,0 +1,274 @@
+//! TCP: [`TcpListener`] and [`TcpStream`] on the readiness path.
+//!
+//! A socket is created non-blocking and close-on-exec in one syscall and wrapped in an
+//! [`Async`], which registers it with the runtime's reactor (epoll, or io_uring's poll
+//! operations: the readiness path works on both backends). Connecting is asynchronous: the
+//! `connect(2)` returns `EINPROGRESS`, the task waits for writability, and `SO_ERROR` then says
+//! whether it worked (`ConnectionRefused` and friends come back with the OS's `ErrorKind`).
+//!
+//! Accepting is where servers die under descriptor exhaustion: `accept` fails with `EMFILE`
+//! while the connection stays in the backlog, so the socket stays readable and a naive loop
+//! spins at 100% CPU (tokio #3529). [`TcpListener::accept`] returns the error, as `accept(2)`
+//! does; the accept loops ringloop runs itself ([`start_server`](crate::streams::start_server),
+//! [`create_server`](crate::net::create_server)) back off and retry (see `server.rs`).
+
+use super::addr::{first_ok, lookup_host, ToSocketAddrs};
+use super::stream_io::stream_io;
+use super::sys;
+use crate::io::{Async, Direction};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The listen backlog of [`TcpListener::bind`] (tokio's and mio's; asyncio's default is 100).
+pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
+
+/// A TCP socket listening for connections (asyncio's server socket).
+///
+/// ```
+/// ringloop::run(async {
+///     let listener = ringloop::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = ringloop::net::TcpStream::connect(addr).await.unwrap();
+///     let (server_side, peer) = listener.accept().await.unwrap();
+///     assert_eq!(peer, client.local_addr().unwrap());
+///     client.write_all(b"hi").await.unwrap();
+///     let mut buf = [0u8; 2];
+///     assert_eq!(server_side.read(&mut buf).await.unwrap(), 2);
+/// });
+/// ```
+pub struct TcpListener {
+    io: Async<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to the first address of `addr` that works, with `SO_REUSEADDR` (as `std`, asyncio
+    /// and tokio do) and a backlog of 1024. Port 0 picks a free port: see [`local_addr`].
+    ///
+    /// [`local_addr`]: TcpListener::local_addr
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let addrs = lookup_host(addr).await?;
+        first_ok(addrs, |addr| async move {
+            let socket = super::TcpSocket::for_addr(&addr)?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(DEFAULT_BACKLOG)
+        })
+        .await
+    }
+
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: Async::new(std::net::TcpListener::from(fd))?,
+        })
+    }
+
+    /// Takes over a `std` listener (switched to non-blocking mode here).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Async::new(listener)?,
+        })
+    }
+
+    /// Deregisters and gives back the `std` listener, switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let listener = self.io.into_inner();
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// Errors are `accept(2)`'s. `EMFILE`/`ENFILE` (out of descriptors) leave the connection
+    /// in the backlog; retrying at once would spin, so back off first, as the server loops do.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection (the building block for accept loops).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let fd = self.io.as_raw_fd();
+        match self.io.poll_with(cx, Direction::Read, |_| sys::accept(fd)) {
+            Poll::Ready(Ok((fd, raw))) => {
+                let peer = raw.to_inet().ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "accept returned a non-IP address",
+                    )
+                });
+                Poll::Ready(peer.and_then(|peer| Ok((TcpStream::from_owned(fd)?, peer))))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The address this listener is bound to (the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// `IP_TTL` of the sockets accepted from here.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .field("fd", &self.io.as_raw_fd())
+            .finish()
+    }
+}
+
+/// A TCP connection: `read`, `write`, futures-io's `AsyncRead`/`AsyncWrite` (on `TcpStream`
+/// and on `&TcpStream`, so a reader task and a writer task can share one through an `Arc`).
+pub struct TcpStream {
+    io: Async<std::net::TcpStream>,
+}
+
+stream_io!(TcpStream);
+
+impl TcpStream {
+    /// Connects to the first address of `addr` that accepts (host names are resolved off the
+    /// worker). A refused connection is an `io::Error` of kind `ConnectionRefused`.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = lookup_host(addr).await?;
+        first_ok(addrs, |addr| async move {
+            super::TcpSocket::for_addr(&addr)?.connect(addr).await
+        })
+        .await
+    }
+
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: Async::new(std::net::TcpStream::from(fd))?,
+        })
+    }
+
+    /// Waits for an in-progress `connect(2)` to finish, and reports its outcome.
+    pub(crate) async fn finish_connect(self) -> io::Result<TcpStream> {
+        self.io.writable().await;
+        if let Some(e) = self.take_error()? {
+            return Err(e);
+        }
+        // Writable without an error but not connected would be a kernel oddity; peer_addr
+        // turns it into `NotConnected` rather than a stream that fails later.
+        self.peer_addr()?;
+        Ok(self)
+    }
+
+    /// Takes over a connected `std` stream (switched to non-blocking mode here).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io: Async::new(stream)?,
+        })
+    }
+
+    /// Deregisters and gives back the `std` stream, switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let stream = self.io.into_inner();
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address (asyncio's `get_extra_info('peername')`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Whether `TCP_NODELAY` is set (Nagle's algorithm off).
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Sets `TCP_NODELAY` (asyncio sets it on every TCP connection; ringloop leaves the OS
+    /// default and lets you choose).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes dropping the stream send a reset (RST)
+    /// instead of an orderly FIN: the peer's next read fails with `ConnectionReset`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        sys::set_linger(self, linger)
+    }
+
+    /// `SO_SNDBUF`, the kernel's send buffer size.
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        sys::get_opt(self, libc::SOL_SOCKET, libc::SO_SNDBUF).map(|v| v as u32)
+    }
+
+    /// Sets `SO_SNDBUF` (the kernel doubles the value and clamps it to its limits).
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        sys::set_opt(self, libc::SOL_SOCKET, libc::SO_SNDBUF, clamp(size))
+    }
+
+    /// `SO_RCVBUF`, the kernel's receive buffer size.
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        sys::get_opt(self, libc::SOL_SOCKET, libc::SO_RCVBUF).map(|v| v as u32)
+    }
+
+    /// Sets `SO_RCVBUF` (the kernel doubles the value and clamps it to its limits).
+    pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+        sys::set_opt(self, libc::SOL_SOCKET, libc::SO_RCVBUF, clamp(size))
+    }
+}
+
+/// A buffer size as the `c_int` the kernel takes.
+pub(crate) fn clamp(size: u32) -> libc::c_int {
+    size.min(libc::c_int::MAX as u32) as libc::c_int
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .field("fd", &self.io.as_raw_fd())
+            .finish()
+    }
+}

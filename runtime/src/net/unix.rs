@@ -1,0 +1,272 @@
+//! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
+//!
+//! The same readiness machinery as TCP, on `AF_UNIX` sockets named by filesystem paths (or
+//! unnamed, from [`UnixStream::pair`] and [`UnixDatagram::pair`]). Connecting never waits for
+//! a network; it can still return `EAGAIN` when the listener's backlog is full, and then the
+//! task waits for writability like a TCP connect. Binding does not remove a stale socket file:
+//! `bind` on an existing path fails with `AddrInUse`, as in `std` and asyncio.
+
+use super::stream_io::stream_io;
+use super::sys;
+use crate::io::{Async, Direction};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::task::{Context, Poll};
+
+/// A Unix-domain socket listening for connections (asyncio's `start_unix_server` socket).
+pub struct UnixListener {
+    io: Async<std::os::unix::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to `path` and listens (the socket file is created; remove it when done).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+    }
+
+    /// Takes over a `std` listener (switched to non-blocking mode here).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener {
+            io: Async::new(listener)?,
+        })
+    }
+
+    /// Deregisters and gives back the `std` listener, switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        let listener = self.io.into_inner();
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        let fd = self.io.as_raw_fd();
+        match self.io.poll_with(cx, Direction::Read, |_| sys::accept(fd)) {
+            Poll::Ready(Ok((fd, _))) => {
+                let stream = std::os::unix::net::UnixStream::from(fd);
+                Poll::Ready(stream.peer_addr().and_then(|peer| {
+                    Ok((
+                        UnixStream {
+                            io: Async::new(stream)?,
+                        },
+                        peer,
+                    ))
+                }))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The address (path) this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+impl std::fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A Unix-domain stream connection: the same surface as [`TcpStream`](super::TcpStream).
+pub struct UnixStream {
+    io: Async<std::os::unix::net::UnixStream>,
+}
+
+stream_io!(UnixStream);
+
+impl UnixStream {
+    /// Connects to the listener at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let raw = sys::RawAddr::from_path(path.as_ref())?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        let raw_fd = fd.as_raw_fd();
+        let stream = UnixStream {
+            io: Async::new(std::os::unix::net::UnixStream::from(fd))?,
+        };
+        if sys::connect(raw_fd, &raw)? {
+            return Ok(stream);
+        }
+        stream.io.writable().await;
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    /// A connected pair of unnamed sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Takes over a `std` stream (switched to non-blocking mode here).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream {
+            io: Async::new(stream)?,
+        })
+    }
+
+    /// Deregisters and gives back the `std` stream, switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        let stream = self.io.into_inner();
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// `SO_SNDBUF`.
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        sys::get_opt(self, libc::SOL_SOCKET, libc::SO_SNDBUF).map(|v| v as u32)
+    }
+
+    /// Sets `SO_SNDBUF`.
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        sys::set_opt(
+            self,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            super::tcp::clamp(size),
+        )
+    }
+}
+
+impl std::fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.io.as_raw_fd())
+            .finish()
+    }
+}
+
+/// A Unix-domain datagram socket.
+pub struct UnixDatagram {
+    io: Async<std::os::unix::net::UnixDatagram>,
+}
+
+impl UnixDatagram {
+    /// Binds to `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(std::os::unix::net::UnixDatagram::bind(path)?)
+    }
+
+    /// An unbound socket (it can send, and receive once connected or through a pair).
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(std::os::unix::net::UnixDatagram::unbound()?)
+    }
+
+    /// A connected pair of unnamed sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
+        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+    }
+
+    /// Takes over a `std` socket (switched to non-blocking mode here).
+    pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        socket.set_nonblocking(true)?;
+        Ok(UnixDatagram {
+            io: Async::new(socket)?,
+        })
+    }
+
+    /// Deregisters and gives back the `std` socket, switched back to blocking mode.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
+        let socket = self.io.into_inner();
+        socket.set_nonblocking(false)?;
+        Ok(socket)
+    }
+
+    /// Sets the default destination.
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.io.get_ref().connect(path)
+    }
+
+    /// Sends one datagram to the socket at `path`.
+    pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.io.write_with(|s| s.send_to(buf, path)).await
+    }
+
+    /// Receives one datagram and its sender's address.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.io.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|s| s.recv(buf)).await
+    }
+
+    /// Shuts down one direction.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// This socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixDatagram {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+impl std::fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixDatagram")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

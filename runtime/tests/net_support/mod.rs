@@ -1,0 +1,74 @@
+//! Shared helpers of the `net_*` tests: the {epoll, io_uring} x {current-thread,
+//! multi-thread} matrix, and a descriptor count.
+#![allow(dead_code)]
+
+use ringloop::{BackendChoice, Builder, Flavor, Runtime};
+
+/// One runtime configuration of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub backend: BackendChoice,
+    pub flavor: Flavor,
+}
+
+/// Every configuration; io_uring is skipped (with a message) where the kernel refuses it.
+pub fn matrix() -> Vec<(Config, Runtime)> {
+    let mut out = Vec::new();
+    for backend in [BackendChoice::Epoll, BackendChoice::IoUring] {
+        for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+            match build(backend, flavor) {
+                Ok(rt) => out.push((Config { backend, flavor }, rt)),
+                Err(e) => eprintln!("skipping {backend:?}/{flavor:?}: {e}"),
+            }
+        }
+    }
+    out
+}
+
+pub fn build(backend: BackendChoice, flavor: Flavor) -> std::io::Result<Runtime> {
+    Builder::new_multi_thread()
+        .flavor(flavor)
+        .worker_threads(2)
+        .backend(backend)
+        .build()
+}
+
+/// Runs `body` on every configuration, each bounded by `limit` (a hang fails the test).
+pub fn each<F, Fut>(limit: std::time::Duration, body: F)
+where
+    F: Fn(Config) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    for (config, rt) in matrix() {
+        let fut = body(config);
+        let out = rt.block_on(ringloop::wait_for(fut, limit));
+        assert!(out.is_ok(), "{config:?}: timed out after {limit:?}");
+    }
+}
+
+/// Open descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
