@@ -219,19 +219,26 @@ fn call_later_orders_by_deadline_then_fifo_at_exact_virtual_times() {
     for flavor in FLAVORS {
         let mut lp = new_loop(flavor, true);
         let log = Log::default();
-        let t0 = lp.time();
         let delays = [30u64, 10, 20, 10, 30, 0, 20, 10];
-        for (i, ms) in delays.iter().enumerate() {
-            let (log, h) = (log.clone(), lp.handle());
-            lp.call_later(Duration::from_millis(*ms), move || {
-                log.push((i, h.time() - t0));
+        let l = log.clone();
+        // Scheduled inside the run: on the multi-thread flavour the workers (and a virtual
+        // clock) move on between runs, so a timer scheduled before the run could fire before
+        // the next one is scheduled.
+        let (t0, end) = lp
+            .run_until_complete(async move {
+                let lp = ringloop::get_running_loop().unwrap();
+                let t0 = lp.time();
+                for (i, ms) in delays.iter().enumerate() {
+                    let (l, h) = (l.clone(), lp.clone());
+                    lp.call_later(Duration::from_millis(*ms), move || {
+                        l.push((i, h.time() - t0));
+                    })
+                    .unwrap();
+                }
+                ringloop::sleep(Duration::from_millis(40)).await;
+                (t0, lp.time())
             })
             .unwrap();
-        }
-        let h = lp.handle();
-        lp.call_later(Duration::from_millis(40), move || h.stop())
-            .unwrap();
-        lp.run_forever().unwrap();
         let got = log.get();
         let order: Vec<usize> = got.iter().map(|(i, _)| *i).collect();
         // By deadline; equal deadlines (1, 3, 7 at 10 ms; 2, 6; 0, 4) in scheduling order.
@@ -243,7 +250,7 @@ fn call_later_orders_by_deadline_then_fifo_at_exact_virtual_times() {
                 "{flavor:?}: callback {i}"
             );
         }
-        assert_eq!(lp.time() - t0, Duration::from_millis(40));
+        assert_eq!(end - t0, Duration::from_millis(40));
     }
 }
 
@@ -304,34 +311,67 @@ fn cancelled_handles_never_run_and_drop_their_callback_at_once() {
         let mut lp = new_loop(flavor, true);
         let log = Log::default();
         let drops = DropCounter::default();
-        let mut handles = Vec::new();
-        for i in 0..6 {
-            let (l, token) = (log.clone(), drops.token());
-            let cb = move || {
-                let _token = token;
-                l.push(i);
-            };
-            handles.push(if i % 2 == 0 {
-                lp.call_soon(cb).unwrap()
-            } else {
-                lp.call_later(Duration::from_millis(10 * i as u64), cb)
-                    .unwrap()
-            });
-        }
-        // Cancel 1 (timer) and 2 (soon): both closures dropped now, exactly once.
-        assert!(handles[1].cancel());
-        assert!(handles[2].cancel());
-        assert_eq!(drops.drops(), 2);
+        let (l, d) = (log.clone(), drops.clone());
+        let handles = lp
+            .run_until_complete(async move {
+                let lp = ringloop::get_running_loop().unwrap();
+                let mut handles = Vec::new();
+                // Scheduled from one callback so that none of them can run before the cancels
+                // (on the multi-thread flavour a worker would start a `call_soon` at once).
+                let (tx, rx) = std::sync::mpsc::channel();
+                let lp2 = lp.clone();
+                lp.call_soon(move || {
+                    for i in 0..6 {
+                        let (l, token) = (l.clone(), d.token());
+                        let cb = move || {
+                            let _token = token;
+                            l.push(i);
+                        };
+                        handles.push(if i % 2 == 0 {
+                            lp2.call_soon(cb).unwrap()
+                        } else {
+                            lp2.call_later(Duration::from_millis(10 * i as u64), cb)
+                                .unwrap()
+                        });
+                    }
+                    // Cancel 1 (timer) and 2 (soon): both closures dropped now, exactly once.
+                    assert!(handles[1].cancel());
+                    assert!(handles[2].cancel());
+                    tx.send(handles).unwrap();
+                })
+                .unwrap();
+                ringloop::sleep(Duration::from_millis(100)).await;
+                rx.try_recv().unwrap()
+            })
+            .unwrap();
         assert!(!handles[1].cancel(), "a second cancel is too late");
         assert!(handles[1].cancelled() && handles[2].cancelled());
         assert!(!handles[0].cancelled());
-        lp.run_until_complete(ringloop::sleep(Duration::from_millis(100)))
-            .unwrap();
         assert_eq!(log.get(), [0, 4, 3, 5], "{flavor:?}");
         assert_eq!(drops.drops(), 6);
         assert!(!handles[0].cancel(), "cancel after the run is too late");
         assert!(!handles[0].cancelled());
     }
+}
+
+#[test]
+fn cancel_drops_the_callback_at_once() {
+    let lp = new_loop(Flavor::CurrentThread, true);
+    let drops = DropCounter::default();
+    let token = drops.token();
+    let soon = lp.call_soon(move || drop(token)).unwrap();
+    let token = drops.token();
+    let later = lp
+        .call_later(Duration::from_secs(1), move || drop(token))
+        .unwrap();
+    assert_eq!(drops.drops(), 0);
+    assert!(soon.cancel());
+    assert_eq!(drops.drops(), 1);
+    assert!(later.cancel());
+    assert_eq!(drops.drops(), 2);
+    assert!(!soon.cancel() && !later.cancel());
+    drop(lp);
+    assert_eq!(drops.drops(), 2, "nothing dropped twice");
 }
 
 #[test]
@@ -419,6 +459,69 @@ fn call_soon_threadsafe_from_a_std_thread_wakes_a_blocked_loop() {
 }
 
 #[test]
+fn callbacks_from_many_threads_run_one_at_a_time_in_each_threads_order() {
+    const THREADS: usize = 4;
+    const EACH: usize = 250;
+    for flavor in FLAVORS {
+        let mut lp = new_loop(flavor, false);
+        let log = Log::default();
+        let running = Arc::new(AtomicUsize::new(0));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (h, log) = (lp.handle(), log.clone());
+                let (running, overlaps) = (running.clone(), overlaps.clone());
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let (log, running, overlaps) =
+                            (log.clone(), running.clone(), overlaps.clone());
+                        h.call_soon_threadsafe(move || {
+                            if running.fetch_add(1, Ordering::SeqCst) != 0 {
+                                overlaps.fetch_add(1, Ordering::SeqCst);
+                            }
+                            log.push((t, i));
+                            std::hint::spin_loop();
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let l = log.clone();
+        lp.run_until_complete(async move {
+            let start = Instant::now();
+            while l.len() < THREADS * EACH && start.elapsed() < Duration::from_secs(20) {
+                ringloop::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .unwrap();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let got = log.get();
+        assert_eq!(got.len(), THREADS * EACH, "{flavor:?}");
+        assert_eq!(
+            overlaps.load(Ordering::SeqCst),
+            0,
+            "{flavor:?}: callbacks overlapped"
+        );
+        for t in 0..THREADS {
+            let mine: Vec<usize> = got
+                .iter()
+                .filter(|(o, _)| *o == t)
+                .map(|(_, i)| *i)
+                .collect();
+            assert_eq!(
+                mine,
+                (0..EACH).collect::<Vec<_>>(),
+                "{flavor:?}: thread {t}"
+            );
+        }
+    }
+}
+
+#[test]
 fn stop_from_another_thread_ends_run_forever() {
     for flavor in FLAVORS {
         let mut lp = new_loop(flavor, false);
@@ -437,7 +540,10 @@ fn stop_from_another_thread_ends_run_forever() {
 
 #[test]
 fn run_forever_runs_until_a_task_calls_stop_and_tasks_persist() {
-    for flavor in FLAVORS {
+    // Current-thread only: there tasks run only inside `run_*`, as in asyncio. (The
+    // multi-thread workers run the task, and move a virtual clock, between runs too.)
+    {
+        let flavor = Flavor::CurrentThread;
         let mut lp = new_loop(flavor, true);
         let t0 = lp.time();
         let ticks = Arc::new(AtomicUsize::new(0));
@@ -503,7 +609,10 @@ fn stop_during_run_until_complete_is_an_error_and_the_loop_can_run_again() {
 #[test]
 fn close_then_use_is_an_error_and_pending_callbacks_drop_once_unrun() {
     for flavor in FLAVORS {
-        let mut lp = new_loop(flavor, true);
+        // The real clock: on a virtual one, the multi-thread workers would jump to the timers'
+        // deadline before `close` (they run between runs). For the same reason a `call_soon`
+        // is only left pending by the current-thread flavour, which runs nothing between runs.
+        let mut lp = new_loop(flavor, false);
         let h = lp.handle();
         let drops = DropCounter::default();
         let ran = Log::default();
@@ -513,10 +622,10 @@ fn close_then_use_is_an_error_and_pending_callbacks_drop_once_unrun() {
                 let _token = token;
                 r.push(());
             };
-            if i % 2 == 0 {
+            if i % 2 == 0 && flavor == Flavor::CurrentThread {
                 h.call_soon(cb).unwrap();
             } else {
-                h.call_later(Duration::from_secs(1), cb).unwrap();
+                h.call_later(Duration::from_secs(3600), cb).unwrap();
             }
         }
         let task = lp.create_task(async { 1 }).unwrap();
@@ -540,6 +649,41 @@ fn close_then_use_is_an_error_and_pending_callbacks_drop_once_unrun() {
         assert!(!task.done() || task.cancelled());
         lp.close(); // twice: nothing
         assert_eq!(LoopError::Closed.to_string(), "event loop is closed");
+    }
+}
+
+#[test]
+fn closing_a_loop_from_inside_another_loops_task_shuts_it_down_without_panicking() {
+    for flavor in FLAVORS {
+        let mut outer = new_loop(Flavor::CurrentThread, true);
+        let mut inner = new_loop(flavor, false);
+        let drops = DropCounter::default();
+        let (token, ran) = (drops.token(), Log::default());
+        let r = ran.clone();
+        inner
+            .call_later(Duration::from_secs(1), move || {
+                let _token = token;
+                r.push(());
+            })
+            .unwrap();
+        let inner_task = inner
+            .create_task(async {
+                ringloop::sleep(Duration::from_secs(3600)).await;
+            })
+            .unwrap();
+        let closer = outer
+            .create_task(async move {
+                inner.close();
+                inner.is_closed()
+            })
+            .unwrap();
+        assert!(outer.run_until_complete(closer).unwrap().unwrap());
+        assert_eq!(drops.drops(), 1, "{flavor:?}");
+        assert_eq!(ran.len(), 0);
+        assert!(
+            inner_task.done() && inner_task.cancelled(),
+            "{flavor:?}: the inner loop's task was cancelled"
+        );
     }
 }
 

@@ -4,7 +4,9 @@
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
 //!
-//! let mut event_loop = ringloop::EventLoop::new().unwrap();      // asyncio.new_event_loop()
+//! // asyncio.new_event_loop(), here on a virtual clock: the sleeps below take no real time.
+//! let builder = ringloop::Builder::new_current_thread().virtual_time(true);
+//! let mut event_loop = ringloop::EventLoop::with_builder(&builder).unwrap();
 //! let log = Arc::new(Mutex::new(Vec::new()));
 //! let (l1, l2) = (log.clone(), log.clone());
 //! event_loop.run_until_complete(async move {
@@ -124,9 +126,11 @@ impl std::error::Error for LoopError {}
 /// It dereferences to its [`LoopHandle`], so `call_soon`, `call_later`, `call_at`,
 /// `create_task`, `time`, `stop` and the rest are called on it directly, as on an asyncio loop.
 ///
-/// Tasks and pending callbacks persist between `run_*` calls (the runtime keeps them); on the
+/// Tasks and pending callbacks persist between `run_*` calls (the runtime keeps them). On the
 /// current-thread flavour they only make progress while a `run_*` call is running, as in
-/// asyncio. Dropping the loop closes it.
+/// asyncio. On the multi-thread flavour the workers run them at any time, between runs too (and
+/// a virtual clock jumps ahead whenever the workers are idle, run or no run): schedule from
+/// inside a run when the timing between scheduling calls matters. Dropping the loop closes it.
 pub struct EventLoop {
     /// `None` once closed.
     rt: Option<Runtime>,
@@ -215,7 +219,7 @@ impl EventLoop {
         let closures: Vec<_> = pending.iter().filter_map(|e| e.discard()).collect();
         drop(closures);
         // Drops the callback tasks (which discard their closures) and every other task.
-        drop(rt);
+        shut_down(rt, shared);
     }
 
     /// Spawns a task on the loop (asyncio's `loop.create_task`); the same as the handle's.
@@ -247,6 +251,36 @@ impl fmt::Debug for EventLoop {
         f.debug_struct("EventLoop")
             .field("handle", &self.handle)
             .finish()
+    }
+}
+
+/// Shuts `rt` down: here, or, if this thread is running a runtime (the loop is closed from
+/// inside a task of another loop), on a helper thread, because a runtime cannot shut down on a
+/// thread that drives another one (its tasks' destructors would find the wrong runtime).
+///
+/// The helper is joined, so `close` returns after the shutdown, except when the thread runs
+/// *this* loop's own runtime (the loop was moved into one of its own tasks): that shutdown
+/// must wait for the current task to return, so the helper is left to finish it.
+fn shut_down(rt: Runtime, shared: &Arc<LoopShared>) {
+    let Some(current) = Handle::try_current() else {
+        drop(rt);
+        return;
+    };
+    let own = registry::same_runtime(&current, &shared.rt);
+    let helper = std::thread::Builder::new()
+        .name("ringloop-loop-close".into())
+        .spawn(move || drop(rt));
+    match helper {
+        Ok(helper) if !own => {
+            // The helper catches nothing: a panic in a destructor surfaces here, as it would
+            // have on this thread.
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Ok(_) => {}
+        // No thread to spare: the runtime is leaked rather than shut down on the wrong thread.
+        Err(_) => {}
     }
 }
 
@@ -309,6 +343,10 @@ mod registry {
 
     pub(super) fn unregister(shared: &Arc<LoopShared>) {
         lock().retain(|(_, weak)| weak.strong_count() > 0 && !weak.ptr_eq(&Arc::downgrade(shared)));
+    }
+
+    pub(super) fn same_runtime(a: &Handle, b: &Handle) -> bool {
+        key(a) == key(b)
     }
 
     pub(super) fn find_or_create(rt: Handle) -> Arc<LoopShared> {

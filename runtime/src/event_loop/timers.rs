@@ -18,6 +18,12 @@
 //! else: sleep_until(earliest deadline), or until woken by an earlier call_at or a cancel
 //! ```
 //!
+//! Simplified: a due callback takes two hops, the hand's wake-up and then the callback's own
+//! task (`ready.rs`), where asyncio's `_run_once` runs it in the turn that found it due. So on
+//! the real clock a busy loop can let a task whose sleep ends a little *later* than a callback's
+//! deadline run before that callback; never the reverse (a callback never runs early), and on a
+//! virtual clock the order is exact.
+//!
 //! A cancelled timer stays in the heap until it reaches the top or until cancelled entries are
 //! more than half of the heap, when they are purged: asyncio's own rule
 //! (`_MIN_CANCELLED_TIMER_HANDLES_FRACTION`). Cancelling wakes the hand, so a cancelled head
