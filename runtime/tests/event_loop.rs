@@ -845,3 +845,58 @@ fn loop_handles_are_send_and_sync() {
     fn assert_send<T: Send>() {}
     assert_send::<EventLoop>();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Figures (ignored: speed is reported, never asserted)
+
+/// Cost of a `call_soon` callback against its baseline, spawning and running a trivial task,
+/// measured in the same run on the same current-thread loop. Run with
+/// `cargo test --release -p ringloop --test event_loop -- --ignored --nocapture figures`.
+#[test]
+#[ignore = "prints figures; run by hand"]
+fn figures_call_soon_and_call_later_against_create_task() {
+    const N: usize = 100_000;
+    let mut lp = new_loop(Flavor::CurrentThread, false);
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut best = [f64::MAX; 3];
+    for _round in 0..5 {
+        for (slot, kind) in ["create_task", "call_soon", "call_later(0)"]
+            .iter()
+            .enumerate()
+        {
+            count.store(0, Ordering::SeqCst);
+            let c = count.clone();
+            let kind = *kind;
+            let start = Instant::now();
+            lp.run_until_complete(async move {
+                let lp = ringloop::get_running_loop().unwrap();
+                for _ in 0..N {
+                    let c = c.clone();
+                    let bump = move || {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    };
+                    match kind {
+                        "create_task" => drop(lp.create_task(async move { bump() }).unwrap()),
+                        "call_soon" => drop(lp.call_soon(bump).unwrap()),
+                        _ => drop(lp.call_later(Duration::ZERO, bump).unwrap()),
+                    }
+                }
+                while c.load(Ordering::Relaxed) < N {
+                    ringloop::yield_now().await;
+                }
+            })
+            .unwrap();
+            let ns = start.elapsed().as_nanos() as f64 / N as f64;
+            best[slot] = best[slot].min(ns);
+        }
+    }
+    println!(
+        "per callback, best of 5 x {N}: create_task {:.0} ns (baseline), call_soon {:.0} ns \
+         ({:.2}x), call_later(0) {:.0} ns ({:.2}x)",
+        best[0],
+        best[1],
+        best[1] / best[0],
+        best[2],
+        best[2] / best[0]
+    );
+}

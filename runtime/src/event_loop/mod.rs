@@ -58,7 +58,8 @@
 //! one: each is a [`LoopError`] (asyncio raises `RuntimeError`), never a panic. A panicking
 //! callback, and a panicked task nobody awaited, go to the exception handler and the loop goes
 //! on. Debug mode ([`Builder::debug`]) reports polls slower than 100 ms with the task's name;
-//! a callback's task is named `callback <its type>`, so a slow callback is named too.
+//! a callback that ran longer than 100 µs has its task named `callback <its type>`, so a slow
+//! callback is named too.
 //!
 //! # Where ringloop differs from asyncio
 //!

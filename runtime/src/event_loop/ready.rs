@@ -9,8 +9,9 @@
 //!
 //! # ringloop's model
 //!
-//! ringloop's run queue holds tasks, not callbacks, so **each callback becomes a small task**
-//! (named `callback <its type>`), spawned by `call_soon`. On the current-thread flavour the run
+//! ringloop's run queue holds tasks, not callbacks, so **each callback becomes a small task**,
+//! spawned by `call_soon` (and named `callback <its type>` if it ran long enough for debug mode
+//! to report it). On the current-thread flavour the run
 //! queue is FIFO, so callbacks and tasks interleave exactly as they do in asyncio.
 //!
 //! Two things the run queue alone does not give, and that the *turn tickets* below add:
@@ -43,6 +44,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// A callback that ran at least this long gets its task named `callback <its type>`, so that a
+/// debug-mode slow-poll report (`Builder::debug`) names it. Naming every callback task up front
+/// would allocate the name each time: that tripled the cost of a `call_soon`.
+const NAME_SLOW_CALLBACKS: Duration = Duration::from_micros(100);
 
 /// The FIFO of callbacks ready to run, as turn tickets.
 pub(crate) struct ReadyQueue {
@@ -81,7 +88,6 @@ impl ReadyQueue {
             turns.next_ticket += 1;
             ticket
         };
-        let name = format!("callback {}", entry.desc);
         let task = CallbackTask {
             ticket,
             entry,
@@ -92,7 +98,7 @@ impl ReadyQueue {
         // which takes the lock.
         shared
             .rt
-            .try_create_named_task(name, task)
+            .try_create_task(task)
             .map_err(|_| LoopError::Closed)
     }
 
@@ -163,7 +169,16 @@ impl Future for CallbackTask {
         }
         this.finished = true;
         if let Some(callback) = this.entry.take_for_run() {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+            let started = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(callback));
+            if started.elapsed() >= NAME_SLOW_CALLBACKS {
+                // Named after the fact, before the runtime's debug-mode check (which runs when
+                // this poll returns) reads the name.
+                if let Some(task) = crate::current_task() {
+                    task.set_name(format!("callback {}", this.entry.desc));
+                }
+            }
+            if let Err(payload) = outcome {
                 // asyncio: "Exception in callback ..." goes to the exception handler, and the
                 // loop goes on.
                 this.shared.rt.call_exception_handler(ExceptionContext {
