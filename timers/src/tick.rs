@@ -17,7 +17,33 @@
 //!
 //! Every insert converts a deadline, so the conversion must be cheap. A `u64` division by the
 //! resolution costs 10 to 40 cycles depending on the CPU; instead we divide by multiplying
-//! with a precomputed reciprocal `m = floor((2^64 - 1) / r)`:
+//! with a precomputed reciprocal. Two flavours are used.
+//!
+//! **Deadlines (every insert): exact for `n` below a limit, one multiply, no correction.**
+//! With `c = ceil(2^64 / r)`, write `c * r = 2^64 + e` (`0 <= e < r`). Then for `n = q*r + rho`
+//!
+//! ```text
+//! n * c / 2^64 = q + rho / r + n * e / (r * 2^64)
+//! ```
+//!
+//! and the floor is exactly `q` as long as `n * e < 2^64` (the last two terms then stay below
+//! `(rho + 1) / r <= 1`). This is the "direct computation" of Lemire, Kaser and Kurz (*Faster
+//! remainder by direct computation*, 2019). Rounding up is `floor((n + r - 1) / r)`, so a
+//! deadline costs a compare, a multiply-add for the nanoseconds and one 64x64->128 multiply:
+//!
+//! ```text
+//! if secs < fast_secs_end {                       // n + r - 1 stays in the exact range
+//!     tick = ((secs * 1e9 + nanos + (r - 1)) * c) >> 64
+//! }
+//! ```
+//!
+//! At 1 µs (`r = 1000`, `e = 384`) the exact range is `n < 2^64 / 384`: 1.5 years of
+//! nanoseconds, far beyond any deadline a runtime measures from its own start. A 1 ns
+//! resolution would need `c = 2^64`; there `c = 2^64 - 1` with `r - 1` replaced by `1` gives
+//! `floor((n + 1)(1 - 2^-64)) = n` exactly. Deadlines past the exact range take a cold path.
+//!
+//! **Everything else (advance's "now", the cold path): one multiply and one correction.**
+//! With `m = floor((2^64 - 1) / r)`:
 //!
 //! ```text
 //! q = (n * m) >> 64        // one 64x64->128 multiply: q is floor(n / r) or one less
@@ -25,8 +51,8 @@
 //! ```
 //!
 //! Why at most one short: `m * r > 2^64 - 1 - r`, so `n/r - n*m/2^64 < n / 2^64 < 1`.
-//! The conversion from `Duration` to nanoseconds stays in `u64` for deadlines below about
-//! 584 years; beyond that a cold path works in `u128` and saturates to `u64::MAX` ticks.
+//! The conversion from `Duration` to nanoseconds stays in `u64` for times below about
+//! 584 years; beyond that the coldest path works in `u128` and saturates to `u64::MAX` ticks.
 //!
 //! # Saturation
 //!
@@ -54,6 +80,12 @@ pub(crate) struct TickClock {
     res_ns: u64,
     /// `floor((2^64 - 1) / res_ns)`: the reciprocal used instead of a division.
     magic: u64,
+    /// `ceil(2^64 / res_ns)` (`2^64 - 1` at 1 ns): the deadline fast path's exact reciprocal.
+    up_magic: u64,
+    /// Added before multiplying by `up_magic` to round up: `res_ns - 1` (`1` at 1 ns).
+    up_bias: u64,
+    /// Deadlines with fewer whole seconds than this take the fast path (0: none do).
+    fast_secs_end: u64,
 }
 
 impl TickClock {
@@ -63,9 +95,30 @@ impl TickClock {
         let res_ns = u64::try_from(resolution.as_nanos())
             .unwrap_or(u64::MAX)
             .max(1);
+        // See the module docs: at 1 ns, `c = 2^64` does not fit, so `c = 2^64 - 1`, bias 1.
+        let (up_magic, up_bias) = if res_ns == 1 {
+            (u64::MAX, 1)
+        } else {
+            (u64::MAX / res_ns + 1, res_ns - 1)
+        };
+        // Exact while (n + bias) * e < 2^64, with e = c * r - 2^64 (zero for powers of two).
+        let e = if res_ns == 1 {
+            1 // (n + 1) * (2^64 - 1) / 2^64 = n needs n + 1 < 2^64: the same bound as e = 1.
+        } else {
+            up_magic.wrapping_mul(res_ns)
+        };
+        let max_biased = u64::MAX.checked_div(e).unwrap_or(u64::MAX);
+        // The largest n allowed, then the largest whole second whose every n is allowed.
+        let fast_secs_end = max_biased
+            .checked_sub(up_bias)
+            .and_then(|max_n| max_n.checked_sub(NANOS_PER_SEC - 1))
+            .map_or(0, |max_at_zero_nanos| max_at_zero_nanos / NANOS_PER_SEC + 1);
         TickClock {
             res_ns,
             magic: u64::MAX / res_ns,
+            up_magic,
+            up_bias,
+            fast_secs_end,
         }
     }
 
@@ -88,8 +141,22 @@ impl TickClock {
     }
 
     /// The tick a deadline belongs to: rounded up, so it never fires early.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn deadline_tick(&self, deadline: Duration) -> u64 {
+        let secs = deadline.as_secs();
+        if secs < self.fast_secs_end {
+            // In range (see the module docs), so neither the sum nor the quotient is off.
+            let biased = secs * NANOS_PER_SEC + u64::from(deadline.subsec_nanos()) + self.up_bias;
+            ((u128::from(biased) * u128::from(self.up_magic)) >> 64) as u64
+        } else {
+            self.far_deadline_tick(deadline)
+        }
+    }
+
+    /// [`deadline_tick`](Self::deadline_tick) beyond its exact range (1.5 years at 1 µs).
+    #[cold]
+    #[inline(never)]
+    fn far_deadline_tick(&self, deadline: Duration) -> u64 {
         let secs = deadline.as_secs();
         if secs <= FAST_SECS {
             let nanos = secs * NANOS_PER_SEC + u64::from(deadline.subsec_nanos());
@@ -184,6 +251,62 @@ mod tests {
                 assert_eq!(c.div_rem(x), (x / r, x % r), "n={x} r={r}");
             }
         }
+    }
+
+    #[test]
+    fn the_deadline_fast_path_matches_u128_division_up_to_its_edge() {
+        let resolutions = [
+            1,
+            2,
+            3,
+            7,
+            10,
+            999,
+            1000,
+            1024,
+            4093,
+            1_000_000,
+            999_999_999,
+            1_000_000_000,
+            1_000_000_001,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let count = if cfg!(miri) { 100 } else { 10_000 };
+        let exact = |c: &TickClock, d: Duration| {
+            u64::try_from(d.as_nanos().div_ceil(u128::from(c.res_ns))).unwrap_or(NEVER)
+        };
+        for &r in &resolutions {
+            let c = clock(r);
+            let end = c.fast_secs_end;
+            // Both sides of the fast path's edge, at every sub-second extreme.
+            let mut secs = vec![0, 1, 2, 1_000, FAST_SECS, FAST_SECS + 1, u64::MAX];
+            secs.extend([end.saturating_sub(2), end.saturating_sub(1), end, end + 1]);
+            for &s in &secs {
+                for nanos in [0, 1, 499_999_999, 999_999_998, 999_999_999] {
+                    let d = Duration::new(s, nanos);
+                    assert_eq!(c.deadline_tick(d), exact(&c, d), "d={d:?} r={r}");
+                }
+            }
+            for _ in 0..count {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly inside the fast range, sometimes anywhere.
+                let s = if x & 1 == 0 {
+                    (x >> 1) % end.max(1)
+                } else {
+                    x >> 20
+                };
+                let d = Duration::new(s, (x % 1_000_000_000) as u32);
+                assert_eq!(c.deadline_tick(d), exact(&c, d), "d={d:?} r={r}");
+            }
+        }
+        // The default resolution's fast range: about 1.5 years.
+        let micro = clock(1000);
+        let days = micro.fast_secs_end / 86_400;
+        assert!((500..600).contains(&days), "{days} days");
     }
 
     #[test]
