@@ -143,28 +143,46 @@ impl<T> Slab<T> {
         self.entries.reserve(additional);
     }
 
-    /// The index the next [`alloc`](Self::alloc) will fill.
+    /// The index the next [`alloc`](Self::alloc) will fill: the head of the free list, which
+    /// is grown by one vacant entry first if it is empty.
     ///
     /// # Panics
     ///
     /// Only if 2^31 timers are pending at once (about 100 GiB of entries): like a `Vec`
     /// overflowing its capacity, this is treated as an allocation failure.
-    #[inline]
-    pub(crate) fn vacant_index(&self) -> u32 {
-        if self.free_head != NIL {
-            return self.free_head;
+    #[inline(always)]
+    pub(crate) fn vacant_index(&mut self) -> u32 {
+        if self.free_head == NIL {
+            self.grow();
         }
+        self.free_head
+    }
+
+    /// Appends one vacant entry and puts it on the (empty) free list. Kept out of line: in
+    /// steady state every insert reuses a freed entry, and the hot path stays small.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
         let index = self.entries.len();
         assert!(
             index < MAX_ENTRIES,
             "ringloop-timers: more than 2^31 timers"
         );
-        index as u32
+        self.entries.push(Entry {
+            deadline_secs: 0,
+            tick: 0,
+            deadline_nanos: 0,
+            generation: 0,
+            prev: NIL,
+            next: NIL,
+            payload: None,
+        });
+        self.free_head = index as u32;
     }
 
     /// Vacant -> Pending: fills the entry at [`vacant_index`](Self::vacant_index) with its
     /// deadline, its list links (the caller links the neighbours) and its payload.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(
         &mut self,
         deadline: Duration,
@@ -173,33 +191,18 @@ impl<T> Slab<T> {
         payload: T,
     ) -> TimerKey {
         self.pending += 1;
-        let index = self.free_head;
-        if index != NIL {
-            let entry = &mut self.entries[index as usize];
-            self.free_head = entry.next;
-            entry.set_deadline(deadline, tick);
-            entry.prev = prev;
-            entry.next = next;
-            // A vacant entry's payload is `None`: forgetting it skips a pointless drop check.
-            std::mem::forget(entry.payload.replace(payload));
-            return TimerKey {
-                index,
-                generation: entry.generation,
-            };
-        }
-        let index = self.entries.len() as u32;
-        self.entries.push(Entry {
-            deadline_secs: deadline.as_secs(),
-            tick,
-            deadline_nanos: deadline.subsec_nanos(),
-            generation: 0,
-            prev,
-            next,
-            payload: Some(payload),
-        });
+        // Free after the caller's own `vacant_index` call: the compiler folds the two checks.
+        let index = self.vacant_index();
+        let entry = &mut self.entries[index as usize];
+        self.free_head = entry.next;
+        entry.set_deadline(deadline, tick);
+        entry.prev = prev;
+        entry.next = next;
+        // A vacant entry's payload is `None`: forgetting it skips a pointless drop check.
+        std::mem::forget(entry.payload.replace(payload));
         TimerKey {
             index,
-            generation: 0,
+            generation: entry.generation,
         }
     }
 
@@ -234,7 +237,7 @@ impl<T> Slab<T> {
     }
 
     /// Sets both list links of the pending entry at `index`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_links(&mut self, index: u32, (prev, next): (u32, u32)) {
         let entry = &mut self.entries[index as usize];
         entry.prev = prev;
@@ -242,20 +245,20 @@ impl<T> Slab<T> {
     }
 
     /// Sets the `prev` link of the pending entry at `index`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_prev(&mut self, index: u32, prev: u32) {
         self.entries[index as usize].prev = prev;
     }
 
     /// Sets the `next` link of the pending entry at `index`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_next(&mut self, index: u32, next: u32) {
         self.entries[index as usize].next = next;
     }
 
     /// Pending -> Vacant for a live `key`, in one look-up: returns the payload and the list
     /// links the entry had, which the caller must splice together (`Slots::detach`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&mut self, key: TimerKey) -> Option<(T, (u32, u32))> {
         let entry = self.entries.get_mut(key.index as usize)?;
         if entry.generation != key.generation {
@@ -287,7 +290,7 @@ impl<T> Slab<T> {
 
     /// The rest of Pending -> Vacant, once the payload is out: a new generation, and back on
     /// the free list unless the generations are exhausted.
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, index: u32) {
         self.pending -= 1;
         let entry = &mut self.entries[index as usize];

@@ -60,7 +60,7 @@ pub(crate) struct Slots {
     levels: u16,
 }
 
-#[inline]
+#[inline(always)]
 fn is_slot_link(link: u32) -> bool {
     link & SLOT_TAG != 0
 }
@@ -70,7 +70,7 @@ fn is_slot_link(link: u32) -> bool {
 const SLOT_MASK: usize = ARRAY_SLOTS - 1;
 
 /// The slot a tagged link names.
-#[inline]
+#[inline(always)]
 fn slot_of_link(link: u32) -> SlotIndex {
     (link & !SLOT_TAG) as usize & SLOT_MASK
 }
@@ -104,7 +104,7 @@ impl Slots {
     /// Makes `index` the new tail of `slot` (bookkeeping on the slot side only) and returns
     /// the links the entry must get: `(prev, next)`. If `prev` is an entry (not a slot tag),
     /// the caller must point that entry's `next` at `index`.
-    #[inline]
+    #[inline(always)]
     fn attach_tail(&mut self, slot: SlotIndex, index: u32, tick: u64) -> (u32, u32) {
         let tag = SLOT_TAG | slot as u32;
         let s = &mut self.slots[slot & SLOT_MASK];
@@ -122,7 +122,7 @@ impl Slots {
 
     /// Inserts a new pending entry at the tail of `slot`: one slab write for the entry, one
     /// for its predecessor.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert<T>(
         &mut self,
         slab: &mut Slab<T>,
@@ -158,7 +158,7 @@ impl Slots {
 
     /// Splices an entry out of its list, given the links it had: its neighbours (or its
     /// slot, at either end) now point at each other.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn detach<T>(&mut self, slab: &mut Slab<T>, (prev, next): (u32, u32)) {
         match (is_slot_link(prev), is_slot_link(next)) {
             // The only entry: the slot becomes empty.
