@@ -180,9 +180,10 @@ impl<T> Slab<T> {
         self.free_head = index as u32;
     }
 
-    /// Vacant -> Pending: fills the entry at [`vacant_index`](Self::vacant_index) with its
+    /// Vacant -> Pending (test support; the wheel uses [`alloc_at`](Self::alloc_at)): fills
+    /// the entry at [`vacant_index`](Self::vacant_index) with its
     /// deadline, its list links (the caller links the neighbours) and its payload.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn alloc(
         &mut self,
         deadline: Duration,
@@ -190,9 +191,23 @@ impl<T> Slab<T> {
         (prev, next): (u32, u32),
         payload: T,
     ) -> TimerKey {
-        self.pending += 1;
-        // Free after the caller's own `vacant_index` call: the compiler folds the two checks.
         let index = self.vacant_index();
+        self.alloc_at(index, deadline, tick, (prev, next), payload)
+    }
+
+    /// [`alloc`](Self::alloc) for the `index` that [`vacant_index`](Self::vacant_index) just
+    /// returned, with no slab change in between (it saves reading the free list twice).
+    #[inline(always)]
+    pub(crate) fn alloc_at(
+        &mut self,
+        index: u32,
+        deadline: Duration,
+        tick: u64,
+        (prev, next): (u32, u32),
+        payload: T,
+    ) -> TimerKey {
+        debug_assert_eq!(index, self.free_head, "alloc_at takes the free list's head");
+        self.pending += 1;
         let entry = &mut self.entries[index as usize];
         self.free_head = entry.next;
         entry.set_deadline(deadline, tick);

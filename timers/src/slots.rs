@@ -133,7 +133,7 @@ impl Slots {
     ) -> TimerKey {
         let index = slab.vacant_index();
         let links = self.attach_tail(slot, index, tick);
-        let key = slab.alloc(deadline, tick, links, payload);
+        let key = slab.alloc_at(index, deadline, tick, links, payload);
         if !is_slot_link(links.0) {
             slab.set_next(links.0, index);
         }
