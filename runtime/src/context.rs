@@ -41,6 +41,19 @@ pub(crate) fn enter(ctx: &ThreadContext) -> EnterGuard {
     EnterGuard { _private: () }
 }
 
+/// Installs `ctx` unless the thread already drives a runtime (then `None`, nothing changes).
+pub(crate) fn try_enter(ctx: &ThreadContext) -> Option<EnterGuard> {
+    let installed = CURRENT.with(|c| {
+        if c.get().is_null() {
+            c.set(ctx);
+            true
+        } else {
+            false
+        }
+    });
+    installed.then_some(EnterGuard { _private: () })
+}
+
 /// Clears the thread's context on drop.
 pub(crate) struct EnterGuard {
     _private: (),

@@ -72,3 +72,20 @@ fn duration_max_and_far_deadlines_never_panic() {
         );
     });
 }
+
+#[test]
+fn a_current_thread_runtime_dropped_inside_another_runtime_shuts_down() {
+    let outer = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    outer.block_on(async {
+        ringloop::create_task(async {
+            let inner = Builder::new_current_thread().build().unwrap();
+            drop(inner.create_task(ringloop::sleep(Duration::from_secs(3600))));
+            drop(inner); // shuts down from inside a task of `outer`
+        })
+        .await
+        .unwrap();
+    });
+}

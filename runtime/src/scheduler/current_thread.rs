@@ -138,8 +138,10 @@ impl CurrentThread {
         };
         {
             // Futures dropped here may touch their timers (a `Sleep` cancels its entry): let them
-            // find this thread's context.
-            let _enter = context::enter(&ctx);
+            // find this thread's context. If this thread runs another runtime (the runtime is
+            // dropped inside one of its tasks), they find none, and their timers simply go
+            // with this runtime's wheel below.
+            let _enter = context::try_enter(&ctx);
             self.shared.tasks.close();
             let injected = self.shared.injector.lock().take();
             drop(injected);
