@@ -30,6 +30,15 @@
 //! the generation changes every time an entry leaves the pending state, a stale key (its timer
 //! fired or was cancelled) never matches again, even after the index is reused.
 //!
+//! # The hot path
+//!
+//! Every insert pops the free list: when it is empty, a cold out-of-line function first
+//! appends one vacant entry to it, so the inlined insert has a single shape. Following a list
+//! link or the free list skips the slice's bounds check ([`entry_unchecked`], the crate's only
+//! `unsafe`): entries are only ever appended to the slab, never removed, so any index the slab
+//! once handed out stays in bounds. A key from the caller is still checked, since it may come
+//! from another wheel or be forged with [`TimerKey::from_raw`].
+//!
 //! # Bytes per pending timer
 //!
 //! `32 + size_of::<Option<T>>()`: deadline seconds (8), tick (8), deadline nanoseconds (4),
@@ -109,6 +118,23 @@ impl<T> Entry<T> {
         self.deadline_nanos = deadline.subsec_nanos();
         self.tick = tick;
     }
+}
+
+/// The entry at `index`, without a bounds check: the hot path's only `unsafe`.
+///
+/// # Safety
+///
+/// `index < entries.len()`. The slab only ever appends entries, never removes one, so every
+/// index it has handed out stays valid: the free list's head (when not [`NIL`]) and every list
+/// link that is not a slot tag (see `slots`) satisfy this.
+#[inline(always)]
+unsafe fn entry_unchecked<T>(entries: &mut [Entry<T>], index: u32) -> &mut Entry<T> {
+    debug_assert!(
+        (index as usize) < entries.len(),
+        "entry {index} out of range"
+    );
+    // SAFETY: in bounds, by the caller's promise.
+    unsafe { entries.get_unchecked_mut(index as usize) }
 }
 
 /// The slab: entries plus the head of the free list.
@@ -192,13 +218,19 @@ impl<T> Slab<T> {
         payload: T,
     ) -> TimerKey {
         let index = self.vacant_index();
-        self.alloc_at(index, deadline, tick, (prev, next), payload)
+        // SAFETY: `index` is what `vacant_index` just returned.
+        unsafe { self.alloc_at(index, deadline, tick, (prev, next), payload) }
     }
 
     /// [`alloc`](Self::alloc) for the `index` that [`vacant_index`](Self::vacant_index) just
-    /// returned, with no slab change in between (it saves reading the free list twice).
+    /// returned (it saves reading the free list twice and checking the index again).
+    ///
+    /// # Safety
+    ///
+    /// `index` is what `vacant_index` returned, with no other call on this slab in between:
+    /// the head of the free list, an existing vacant entry.
     #[inline(always)]
-    pub(crate) fn alloc_at(
+    pub(crate) unsafe fn alloc_at(
         &mut self,
         index: u32,
         deadline: Duration,
@@ -208,7 +240,8 @@ impl<T> Slab<T> {
     ) -> TimerKey {
         debug_assert_eq!(index, self.free_head, "alloc_at takes the free list's head");
         self.pending += 1;
-        let entry = &mut self.entries[index as usize];
+        // SAFETY: the caller passes the free list's head, which names an existing entry.
+        let entry = unsafe { entry_unchecked(&mut self.entries, index) };
         self.free_head = entry.next;
         entry.set_deadline(deadline, tick);
         entry.prev = prev;
@@ -251,8 +284,9 @@ impl<T> Slab<T> {
         (entry.tick, entry.next)
     }
 
-    /// Sets both list links of the pending entry at `index`.
-    #[inline(always)]
+    /// Sets both list links of the pending entry at `index` (bounds-checked: it is off the
+    /// insert and cancel paths).
+    #[inline]
     pub(crate) fn set_links(&mut self, index: u32, (prev, next): (u32, u32)) {
         let entry = &mut self.entries[index as usize];
         entry.prev = prev;
@@ -260,15 +294,26 @@ impl<T> Slab<T> {
     }
 
     /// Sets the `prev` link of the pending entry at `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index` names an entry of this slab: a list link that is not a slot tag, or an index
+    /// the slab handed out (see [`entry_unchecked`]).
     #[inline(always)]
-    pub(crate) fn set_prev(&mut self, index: u32, prev: u32) {
-        self.entries[index as usize].prev = prev;
+    pub(crate) unsafe fn set_prev(&mut self, index: u32, prev: u32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { entry_unchecked(&mut self.entries, index) }.prev = prev;
     }
 
     /// Sets the `next` link of the pending entry at `index`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`set_prev`](Self::set_prev).
     #[inline(always)]
-    pub(crate) fn set_next(&mut self, index: u32, next: u32) {
-        self.entries[index as usize].next = next;
+    pub(crate) unsafe fn set_next(&mut self, index: u32, next: u32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { entry_unchecked(&mut self.entries, index) }.next = next;
     }
 
     /// Pending -> Vacant for a live `key`, in one look-up: returns the payload and the list

@@ -133,9 +133,12 @@ impl Slots {
     ) -> TimerKey {
         let index = slab.vacant_index();
         let links = self.attach_tail(slot, index, tick);
-        let key = slab.alloc_at(index, deadline, tick, links, payload);
+        // SAFETY: `index` comes straight from `vacant_index`; `attach_tail` only touched the
+        // slots, not the slab.
+        let key = unsafe { slab.alloc_at(index, deadline, tick, links, payload) };
         if !is_slot_link(links.0) {
-            slab.set_next(links.0, index);
+            // SAFETY: a link that is not a slot tag names an entry (the old tail).
+            unsafe { slab.set_next(links.0, index) };
         }
         key
     }
@@ -152,7 +155,8 @@ impl Slots {
         let links = self.attach_tail(slot, index, tick);
         slab.set_links(index, links);
         if !is_slot_link(links.0) {
-            slab.set_next(links.0, index);
+            // SAFETY: a link that is not a slot tag names an entry (the old tail).
+            unsafe { slab.set_next(links.0, index) };
         }
     }
 
@@ -166,17 +170,22 @@ impl Slots {
             // The first of several.
             (true, false) => {
                 self.slots[slot_of_link(prev)].head = next;
-                slab.set_prev(next, prev);
+                // SAFETY: `next` is not a slot tag, so it names an entry.
+                unsafe { slab.set_prev(next, prev) };
             }
             // The last of several.
             (false, true) => {
                 self.slots[slot_of_link(next)].tail = prev;
-                slab.set_next(prev, next);
+                // SAFETY: `prev` is not a slot tag, so it names an entry.
+                unsafe { slab.set_next(prev, next) };
             }
             // In the middle.
             (false, false) => {
-                slab.set_next(prev, next);
-                slab.set_prev(next, prev);
+                // SAFETY: neither link is a slot tag, so both name entries.
+                unsafe {
+                    slab.set_next(prev, next);
+                    slab.set_prev(next, prev);
+                }
             }
         }
     }
