@@ -82,6 +82,11 @@ pub fn from_tcp(stream: TcpStream) -> (StreamReader, StreamWriter) {
     pair(Arc::new(stream), DEFAULT_LIMIT)
 }
 
+/// Like [`from_tcp`], with a reader buffer limit other than 64 KiB.
+pub fn from_tcp_with_limit(stream: TcpStream, limit: usize) -> (StreamReader, StreamWriter) {
+    pair(Arc::new(stream), limit)
+}
+
 /// Wraps a connected Unix-domain stream as a reader and a writer.
 pub fn from_unix(stream: UnixStream) -> (StreamReader, StreamWriter) {
     pair(Arc::new(stream), DEFAULT_LIMIT)

@@ -40,6 +40,7 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     for (config, rt) in matrix() {
+        eprintln!("running on {config:?}");
         let fut = body(config);
         let out = rt.block_on(ringloop::wait_for(fut, limit));
         assert!(out.is_ok(), "{config:?}: timed out after {limit:?}");
