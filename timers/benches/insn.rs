@@ -52,12 +52,14 @@ fn waker() -> Waker {
     Waker::noop().clone()
 }
 
-/// A wheel holding `n` timers due uniformly within the next `2n` µs.
+/// A wheel holding `n` timers due uniformly within the next `2n` µs, placed in their slots
+/// (the `advance` to time zero fires nothing and empties the staging list).
 fn filled(n: usize, rng: &mut Rng) -> Wheel<Waker> {
     let mut wheel = Wheel::new();
     for _ in 0..n {
         wheel.insert(rng.deadline(2 * n as u64), waker());
     }
+    assert_eq!(wheel.advance(Duration::ZERO, |_, _| {}), 0);
     wheel
 }
 

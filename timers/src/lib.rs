@@ -87,6 +87,8 @@
 //! - **insert**: one multiply converts the deadline, one XOR and `leading_zeros` pick the
 //!   level, a shift picks the slot, and the timer is appended to that slot's list. Timers live
 //!   in a slab (a `Vec` with a free list), so there is no allocation once the slab has grown.
+//!   (In fact the slot is picked lazily: a new timer waits in a *staging list* until the next
+//!   `advance`, so a timer cancelled before then never pays for it; see `wheel`.)
 //! - **cancel**: the key holds the slab index; the entry is unlinked from its doubly linked
 //!   list (each end of a list knows its slot, see `slots`) and its bit cleared if the slot
 //!   empties.

@@ -16,6 +16,11 @@
 //! New entries go to the tail, so entries of the same tick fire in insertion order, as
 //! asyncio's `call_at` does for equal `when`s.
 //!
+//! One more list lives in the same array: the *staging list* (`STAGED`, a spare slot past the
+//! last level), where `insert` puts new timers until `advance` places them (see `wheel`). It
+//! is linked and unlinked like any slot, keeps the same lower bound, but never appears in the
+//! bitmaps, so `first_occupied` ignores it.
+//!
 //! # Occupancy bitmaps
 //!
 //! `bitmaps[L]` has bit `d` set exactly when slot `d` of level `L` is non-empty, and bit `L` of
@@ -34,7 +39,12 @@
 use std::time::Duration;
 
 use crate::entry::{Slab, TimerKey, NIL, SLOT_TAG};
-use crate::geometry::{SlotIndex, ARRAY_SLOTS, LEVEL_CAPACITY, LEVEL_MASK, SLOTS};
+use crate::geometry::{SlotIndex, ARRAY_SLOTS, LEVELS, LEVEL_CAPACITY, LEVEL_MASK, SLOTS};
+
+/// The staging list: a spare slot past the last level, never in the bitmaps. New and
+/// rescheduled timers wait here until the next `advance` places them (see `wheel`).
+pub(crate) const STAGED: SlotIndex = LEVELS * SLOTS;
+const _: () = assert!(STAGED < ARRAY_SLOTS, "the staging slot fits the slot array");
 
 /// One slot: the ends of its entry list and a lower bound on its entries' ticks.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +105,11 @@ impl Slots {
     fn mark_empty(&mut self, slot: SlotIndex) {
         let level = (slot / SLOTS) & LEVEL_MASK;
         self.slots[slot & SLOT_MASK] = EMPTY;
+        if slot == STAGED {
+            // Not in the bitmaps (and the commonest case: a timer cancelled before the next
+            // advance, with nothing else staged).
+            return;
+        }
         self.bitmaps[level] &= !(1 << (slot % SLOTS));
         if self.bitmaps[level] == 0 {
             self.levels &= !(1 << level);
@@ -113,7 +128,10 @@ impl Slots {
         s.min_tick = s.min_tick.min(tick);
         if old_tail == NIL {
             s.head = index;
-            self.mark_occupied(slot);
+            // The staging list is not a slot of the wheel: `first_occupied` must not see it.
+            if slot != STAGED {
+                self.mark_occupied(slot);
+            }
             (tag, tag)
         } else {
             (old_tail, tag)
@@ -266,12 +284,39 @@ impl Slots {
                 }
             }
         }
+        linked += self.check_staged(slab);
         assert_eq!(
             linked,
             slab.len(),
             "every pending entry is linked exactly once"
         );
         linked
+    }
+
+    /// Walks the staging list, checking its links and lower bound (staged timers have no
+    /// placement yet, and may be overdue).
+    #[cfg(test)]
+    fn check_staged<T>(&self, slab: &Slab<T>) -> usize {
+        let s = &self.slots[STAGED];
+        let tag = SLOT_TAG | STAGED as u32;
+        if s.head == NIL {
+            assert_eq!((s.tail, s.min_tick), (NIL, u64::MAX), "empty staging list");
+            return 0;
+        }
+        let (mut prev, mut at, mut linked) = (tag, s.head, 0);
+        loop {
+            let e = &slab.entries[at as usize];
+            assert!(e.payload.is_some(), "a staged entry is pending");
+            assert_eq!(e.prev, prev, "back link in the staging list");
+            assert!(e.tick >= s.min_tick, "min_tick is a lower bound");
+            linked += 1;
+            if e.next == tag {
+                assert_eq!(s.tail, at, "tail of the staging list");
+                return linked;
+            }
+            prev = at;
+            at = e.next;
+        }
     }
 
     /// Walks one occupied slot's list, checking links, placement and the lower bound.

@@ -152,6 +152,53 @@ fn timers_fire_tick_by_tick_and_in_insertion_order_within_a_tick() {
 }
 
 #[test]
+fn staged_timers_keep_insertion_and_reschedule_order_within_a_tick() {
+    let mut wheel = ns_wheel();
+    let placed = wheel.insert(ns(5000), "placed first");
+    let moved = wheel.insert(ns(9000), "rescheduled last");
+    // Place both (nothing is due), then stage one timer and move another into the same tick.
+    assert!(advance(&mut wheel, ns(10)).is_empty());
+    wheel.insert(ns(5000), "staged second");
+    assert!(wheel.reschedule(moved, ns(5000)));
+    wheel.check_invariants();
+    assert_eq!(wheel.next_expiration(), Some(ns(5000)));
+    assert_eq!(
+        advance(&mut wheel, ns(5000)),
+        ["placed first", "staged second", "rescheduled last"]
+    );
+    assert!(!wheel.contains(placed));
+    assert!(wheel.is_empty());
+}
+
+#[test]
+fn a_timer_cancelled_before_it_is_placed_leaves_nothing_behind() {
+    let mut wheel = ns_wheel();
+    let key = wheel.insert(ns(700), "gone");
+    assert_eq!(
+        wheel.next_expiration(),
+        Some(ns(700)),
+        "staged timers count"
+    );
+    assert_eq!(wheel.cancel(key), Some("gone"));
+    assert_eq!(
+        wheel.next_expiration(),
+        None,
+        "the staging bound resets when it empties"
+    );
+    wheel.check_invariants();
+    // A staged timer already overdue when it is placed fires on that same advance.
+    assert!(advance(&mut wheel, ns(1000)).is_empty());
+    wheel.insert(ns(3), "overdue");
+    assert_eq!(
+        wheel.next_expiration(),
+        Some(ns(1000)),
+        "never before the position"
+    );
+    assert_eq!(advance(&mut wheel, ns(1000)), ["overdue"]);
+    wheel.check_invariants();
+}
+
+#[test]
 fn next_expiration_is_the_exact_deadline_for_a_far_slot() {
     let mut wheel = ns_wheel();
     assert_eq!(wheel.next_expiration(), None);
