@@ -19,17 +19,13 @@
 //! event for a slot that was freed and reused is recognised as stale and dropped.
 
 mod async_fd;
-// The completion path is exercised by its tests now; its users, the io_uring sockets, are
-// being built (issue 6). Until they land, non-test builds do not call it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod ops;
 mod registration;
 #[cfg(test)]
 mod tests;
 
 pub use async_fd::Async;
-#[cfg(test)]
-pub(crate) use ops::submit;
+pub(crate) use ops::{submit, OpFuture};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;
@@ -40,7 +36,6 @@ use std::sync::Arc;
 /// What a token's slot holds.
 enum Entry {
     Io(Arc<registration::ScheduledIo>),
-    #[cfg_attr(not(test), allow(dead_code))]
     Op(Arc<ops::OpSlot>),
 }
 

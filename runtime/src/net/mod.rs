@@ -37,6 +37,7 @@ mod addr;
 pub(crate) mod conn;
 mod protocol;
 mod server;
+mod shared_fd;
 mod stream_io;
 mod sys;
 mod tcp;
@@ -44,6 +45,7 @@ mod tcp_socket;
 mod transport;
 mod udp;
 mod unix;
+mod uring_read;
 pub(crate) mod write_queue;
 
 #[doc(hidden)]

@@ -13,7 +13,14 @@ macro_rules! stream_io {
     ($ty:ident) => {
         impl $ty {
             /// Reads into `buf`; `Ok(0)` is end of stream (the peer shut its write side).
+            ///
+            /// On the io_uring backend a TCP read is a completion-based receive into a
+            /// runtime-owned buffer; dropping this future cancels it, and any bytes it still
+            /// received are returned by the next read (`net/uring_read.rs`).
             pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if let Some(uring) = self.uring_reader() {
+                    return uring.read(buf).await;
+                }
                 std::future::poll_fn(|cx| self.poll_read_priv(cx, buf)).await
             }
 
@@ -45,6 +52,9 @@ macro_rules! stream_io {
             /// One non-blocking read, without waiting: `WouldBlock` if nothing is there.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 use std::io::Read;
+                if let Some(uring) = self.uring_reader() {
+                    return uring.try_read(buf);
+                }
                 (&*self.io.get_ref()).read(buf)
             }
 
@@ -81,6 +91,9 @@ macro_rules! stream_io {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Read;
+                if let Some(uring) = self.uring_reader() {
+                    return uring.poll_read(cx, buf);
+                }
                 self.io
                     .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf))
             }

@@ -99,6 +99,12 @@ pub struct UnixStream {
 stream_io!(UnixStream);
 
 impl UnixStream {
+    /// Unix-domain streams read through readiness on both backends (ringloop simplifies:
+    /// only TCP takes the io_uring completion path).
+    fn uring_reader(&self) -> Option<&super::uring_read::UringReader> {
+        None
+    }
+
     /// Connects to the listener at `path`.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let raw = sys::RawAddr::from_path(path.as_ref())?;
