@@ -11,11 +11,14 @@
 //!
 //! Instructions per insert+cancel = (inclusive Ir of `pairs_*` - that of `harness_*`) / PAIRS.
 //!
+//! `fires_1k` runs the criterion `insert_fire` body (1k pending, one insert and one advance
+//! per simulated microsecond), to see what a change to insert costs the timers that fire.
+//!
 //! ```text
 //! export CARGO_TARGET_DIR=/work/target-wheelperf
 //! cargo bench -p ringloop-timers --bench insn --no-run      # prints the binary's path
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/insn.out <binary>
-//! callgrind_annotate --inclusive=yes /tmp/insn.out | grep -E 'pairs_|harness_'
+//! callgrind_annotate --inclusive=yes /tmp/insn.out | grep -E 'pairs_|harness_|fires_'
 //! ```
 //!
 //! Run natively (`cargo bench --bench insn`) it only checks that every cancel succeeded.
@@ -83,6 +86,20 @@ fn harness(rng: &mut Rng, span_us: u64) -> u64 {
     made
 }
 
+/// Insert+fire in steady state (the criterion `insert_fire` body): the clock moves 1 µs per
+/// iteration, one timer is inserted within the next `span_us`, and whatever is due fires.
+#[inline(never)]
+fn fires_1k(wheel: &mut Wheel<Waker>, rng: &mut Rng) -> u64 {
+    let mut fired = 0;
+    let mut now = Duration::ZERO;
+    for _ in 0..PAIRS {
+        now += Duration::from_micros(1);
+        wheel.insert(now + rng.deadline(2_000), waker());
+        fired += wheel.advance(now, |_, w| drop(black_box(w))) as u64;
+    }
+    fired
+}
+
 #[inline(never)]
 fn pairs_1k(wheel: &mut Wheel<Waker>, rng: &mut Rng) -> u64 {
     pairs(wheel, rng, 2_000)
@@ -109,6 +126,10 @@ fn main() {
     assert_eq!(pairs_1k(&mut wheel, &mut rng), PAIRS);
     black_box(harness_1k(&mut rng));
     assert_eq!(wheel.len(), 1_000);
+
+    let mut wheel = filled(1_000, &mut rng);
+    let fired = fires_1k(&mut wheel, &mut rng);
+    assert!(fired > PAIRS / 2, "{fired} fired");
 
     let mut wheel = filled(100_000, &mut rng);
     assert_eq!(pairs_100k(&mut wheel, &mut rng), PAIRS);
