@@ -107,8 +107,9 @@
 //!
 //! # Memory
 //!
-//! A pending timer costs `32 + size_of::<Option<T>>()` bytes in the slab: **48 bytes** with a
-//! `Waker` payload. The slab grows like a `Vec`; it never shrinks (the runtime's peak load is
+//! A pending timer costs `24 + size_of::<Option<T>>()` bytes in the slab: **40 bytes** with a
+//! `Waker` payload (its deadline's tick is recomputed, one multiply, rather than stored). The
+//! slab grows like a `Vec`; it never shrinks (the runtime's peak load is
 //! its steady state). The wheel itself is an array of 16-byte slots sized for 16 levels (five
 //! unused, so that a masked index needs no bounds check): 16 KiB, plus the bitmaps.
 //!

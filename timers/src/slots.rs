@@ -153,7 +153,7 @@ impl Slots {
         let links = self.attach_tail(slot, index, tick);
         // SAFETY: `index` comes straight from `vacant_index`; `attach_tail` only touched the
         // slots, not the slab.
-        let key = unsafe { slab.alloc_at(index, deadline, tick, links, payload) };
+        let key = unsafe { slab.alloc_at(index, deadline, links, payload) };
         if !is_slot_link(links.0) {
             // SAFETY: a link that is not a slot tag names an entry (the old tail).
             unsafe { slab.set_next(links.0, index) };
@@ -260,7 +260,13 @@ impl Slots {
     /// Checks every structural invariant by walking every list: for tests only. Empty slots
     /// are checked too, except under miri, where only occupied slots are walked (slow).
     #[cfg(test)]
-    pub(crate) fn check<T>(&self, slab: &Slab<T>, now: u64) -> usize {
+    /// `tick_of` gives an entry's deadline tick (the slab does not store it).
+    pub(crate) fn check<T>(
+        &self,
+        slab: &Slab<T>,
+        now: u64,
+        tick_of: &dyn Fn(&crate::entry::Entry<T>) -> u64,
+    ) -> usize {
         use crate::geometry::LEVELS;
         let mut linked = 0;
         for level in 0..LEVELS {
@@ -273,7 +279,7 @@ impl Slots {
             while bits != 0 {
                 let digit = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                linked += self.check_list(slab, now, level, digit);
+                linked += self.check_list(slab, now, level, digit, tick_of);
             }
             if !cfg!(miri) {
                 for digit in 0..SLOTS {
@@ -284,7 +290,7 @@ impl Slots {
                 }
             }
         }
-        linked += self.check_staged(slab);
+        linked += self.check_staged(slab, tick_of);
         assert_eq!(
             linked,
             slab.len(),
@@ -296,7 +302,11 @@ impl Slots {
     /// Walks the staging list, checking its links and lower bound (staged timers have no
     /// placement yet, and may be overdue).
     #[cfg(test)]
-    fn check_staged<T>(&self, slab: &Slab<T>) -> usize {
+    fn check_staged<T>(
+        &self,
+        slab: &Slab<T>,
+        tick_of: &dyn Fn(&crate::entry::Entry<T>) -> u64,
+    ) -> usize {
         let s = &self.slots[STAGED];
         let tag = SLOT_TAG | STAGED as u32;
         if s.head == NIL {
@@ -308,7 +318,7 @@ impl Slots {
             let e = &slab.entries[at as usize];
             assert!(e.payload.is_some(), "a staged entry is pending");
             assert_eq!(e.prev, prev, "back link in the staging list");
-            assert!(e.tick >= s.min_tick, "min_tick is a lower bound");
+            assert!(tick_of(e) >= s.min_tick, "min_tick is a lower bound");
             linked += 1;
             if e.next == tag {
                 assert_eq!(s.tail, at, "tail of the staging list");
@@ -321,7 +331,14 @@ impl Slots {
 
     /// Walks one occupied slot's list, checking links, placement and the lower bound.
     #[cfg(test)]
-    fn check_list<T>(&self, slab: &Slab<T>, now: u64, level: usize, digit: usize) -> usize {
+    fn check_list<T>(
+        &self,
+        slab: &Slab<T>,
+        now: u64,
+        level: usize,
+        digit: usize,
+        tick_of: &dyn Fn(&crate::entry::Entry<T>) -> u64,
+    ) -> usize {
         use crate::geometry::{level_for, slot_start};
         let slot = level * SLOTS + digit;
         let s = &self.slots[slot];
@@ -332,11 +349,12 @@ impl Slots {
             let e = &slab.entries[at as usize];
             assert!(e.payload.is_some(), "a linked entry is pending");
             assert_eq!(e.prev, prev, "back link at slot {slot}");
-            assert!(e.tick >= s.min_tick, "min_tick is a lower bound");
-            assert!(e.tick >= now, "no pending entry is overdue");
-            assert_eq!(level_for(now, e.tick), level, "entry on its level");
-            assert_eq!(crate::geometry::digit(e.tick, level), digit);
-            assert!(slot_start(now, level, digit) <= e.tick);
+            // A timer placed while overdue sits in `now`'s own slot: its tick is `now`.
+            let tick = tick_of(e).max(now);
+            assert!(tick >= s.min_tick, "min_tick is a lower bound");
+            assert_eq!(level_for(now, tick), level, "entry on its level");
+            assert_eq!(crate::geometry::digit(tick, level), digit);
+            assert!(slot_start(now, level, digit) <= tick);
             linked += 1;
             if e.next == tag {
                 assert_eq!(s.tail, at, "tail at slot {slot}");

@@ -189,7 +189,7 @@ impl<T> Wheel<T> {
         };
         self.slots.unlink(&mut self.slab, index);
         let tick = self.clock.deadline_tick(deadline);
-        self.slab.entries[index as usize].set_deadline(deadline, tick);
+        self.slab.entries[index as usize].set_deadline(deadline);
         // Staged like a new timer, so it keeps its place among timers inserted after it.
         self.slots.push_back(&mut self.slab, STAGED, index, tick);
         true
@@ -243,7 +243,10 @@ impl<T> Wheel<T> {
                 // The whole list is detached at once (no panic can interrupt the walk).
                 let mut index = self.slots.take_list(slot);
                 loop {
-                    let (tick, next) = self.slab.tick_and_next(index);
+                    let (deadline, next) = self.slab.deadline_and_next(index);
+                    // Not overdue: it sat in a slot that starts after the old position, and
+                    // the position has only moved to that slot's start.
+                    let tick = self.clock.deadline_tick(deadline);
                     self.slots
                         .push_back(&mut self.slab, slot_for(self.now, tick), index, tick);
                     if Slots::is_end(next) {
@@ -265,14 +268,9 @@ impl<T> Wheel<T> {
             return;
         }
         loop {
-            let (tick, next) = self.slab.tick_and_next(index);
-            let tick = if tick < self.now {
-                // Due before the position: it fires on this advance, from `now`'s own slot.
-                self.slab.entries[index as usize].tick = self.now;
-                self.now
-            } else {
-                tick
-            };
+            let (deadline, next) = self.slab.deadline_and_next(index);
+            // Due before the position: it fires on this advance, from `now`'s own slot.
+            let tick = self.clock.deadline_tick(deadline).max(self.now);
             self.slots
                 .push_back(&mut self.slab, slot_for(self.now, tick), index, tick);
             if Slots::is_end(next) {
@@ -314,7 +312,9 @@ impl<T> Wheel<T> {
     /// Checks every structural invariant (test support).
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
-        self.slots.check(&self.slab, self.now);
+        let clock = self.clock;
+        self.slots
+            .check(&self.slab, self.now, &|e| clock.deadline_tick(e.deadline()));
     }
 }
 
