@@ -44,6 +44,7 @@
 //! | `asyncio.shield(aw)` | [`shield`] |
 //! | `Task.uncancel()` | [`TaskRef::uncancel`] |
 //! | `asyncio.wait_for(aw, t)` | [`wait_for`]`(fut, t)` giving `Result<T, TimeoutError>` |
+//! | `async with asyncio.timeout(d) as cm:`, `timeout_at(when)`, `cm.reschedule/when/expired` | [`timeout`]`(d, fut)`, [`timeout_at`], [`Timeout::handle`] giving a [`TimeoutHandle`] ([`TimeoutHandle::reschedule`], [`TimeoutHandle::when`], [`TimeoutHandle::expired`]) |
 //! | `loop.run_until_complete(f)` | [`Runtime::block_on`] |
 //! | `new_event_loop()`, `loop.run_until_complete`, `run_forever`, `stop`, `close` | [`EventLoop`] ([`EventLoop::run_until_complete`], [`EventLoop::run_forever`], [`LoopHandle::stop`], [`EventLoop::close`]) |
 //! | `asyncio.get_running_loop()` | [`get_running_loop`], giving a [`LoopHandle`] |
@@ -100,7 +101,7 @@ pub use ringloop_reactor::{Backend, BackendChoice};
 pub use runtime::{Builder, Flavor, Handle, Runtime};
 pub use task::{SpawnError, Task, TaskError, TaskId, TaskRef};
 pub use time::{sleep, sleep_until, Sleep};
-pub use timeout::{wait_for, TimeoutError, WaitFor};
+pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, TimeoutHandle, WaitFor};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

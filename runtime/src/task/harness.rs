@@ -10,6 +10,7 @@
 use super::raw::{Cell, Header, RawTask, Stage, Vtable};
 use super::state::{TransitionToIdle, TransitionToRunning};
 use super::{current, waker, Notified, Schedule, TaskError};
+use crate::loom::sync::atomic::Ordering;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -26,6 +27,8 @@ pub(super) fn vtable<F: Future, S: Schedule>() -> &'static Vtable {
         drop_output: drop_output::<F, S>,
         poll_complete: poll_complete::<F, S>,
         shutdown: shutdown::<F, S>,
+        run_done_callbacks: run_done_callbacks::<F, S>,
+        peek_error: peek_error::<F, S>,
     }
 }
 
@@ -205,6 +208,11 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 }
             }
         }));
+        // Done callbacks run after the join waker, on this thread. Without any registered this
+        // is one plain load: see `run_done_callbacks` for why it cannot miss a registration.
+        if self.cell().header.has_callbacks.load(Ordering::Acquire) {
+            self.run_done_callbacks();
+        }
         let released = self.cell().scheduler.release(self.raw());
         let refs = if released { 2 } else { 1 };
         if self.cell().header.state.transition_to_terminal(refs) {
@@ -219,7 +227,11 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // handle after COMPLETE).
         let stage = std::mem::replace(unsafe { self.stage() }, Stage::Consumed);
         if let Stage::Finished(Err(error)) = stage {
-            if error.is_panic() {
+            let retrieved = || {
+                let extras = self.cell().header.extras.lock();
+                extras.as_ref().is_some_and(|e| e.retrieved)
+            };
+            if error.is_panic() && !retrieved() {
                 let header = &self.cell().header;
                 self.cell()
                     .scheduler
@@ -252,6 +264,60 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 task_name: Some(name),
                 error: None,
             });
+    }
+
+    /// Runs the done callbacks registered so far, in order, each under `catch_unwind`; a panic
+    /// is reported to the exception handler and the next callback runs.
+    ///
+    /// Called by the completing thread (after `COMPLETE`, if it sees `has_callbacks`) and by
+    /// `add_done_callback` (if it sees `COMPLETE` after registering). Neither can miss the
+    /// other: the registering side pushes its callback and sets `has_callbacks` before a
+    /// release read-modify-write of the state word, then loads the state word; the completing
+    /// side sets `COMPLETE` with an acquire-release read-modify-write, then loads
+    /// `has_callbacks`. All writes to the state word are read-modify-writes, so they are totally
+    /// ordered: if the registering RMW comes first, the completing RMW synchronizes with it and
+    /// sees the flag; if the completing RMW comes first, the registering RMW (and the load
+    /// after it) sees `COMPLETE`. Both may see each other: the callbacks are taken out of
+    /// `extras` under its lock, so each still runs exactly once.
+    fn run_done_callbacks(&self) {
+        let callbacks = {
+            let mut extras = self.cell().header.extras.lock();
+            match extras.as_mut() {
+                Some(extras) => std::mem::take(&mut extras.callbacks),
+                None => return,
+            }
+        };
+        if callbacks.is_empty() {
+            return;
+        }
+        // Run outside the lock: a callback may read the task's name or register another.
+        let task = super::TaskRef::new_counted(self.raw());
+        for callback in callbacks {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(&task))) {
+                self.cell()
+                    .scheduler
+                    .hooks()
+                    .report(crate::hooks::ExceptionContext {
+                        message: "Exception in a done callback".into(),
+                        task_id: Some(task.id()),
+                        task_name: Some(task.name()),
+                        error: Some(TaskError::panicked(payload)),
+                    });
+            }
+        }
+    }
+
+    /// The error the task finished with, left in the stage.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the `Task` handle and the task is complete, so the handle owns the stage.
+    unsafe fn peek_error(&self) -> Option<NonNull<TaskError>> {
+        // SAFETY: the caller's contract: the handle owns the stage after COMPLETE.
+        match unsafe { self.stage() } {
+            Stage::Finished(Err(error)) => Some(NonNull::from(error)),
+            _ => None,
+        }
     }
 
     fn dealloc(self) {
@@ -368,6 +434,17 @@ unsafe fn drop_output<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 unsafe fn poll_complete<F: Future, S: Schedule>(ptr: NonNull<Header>, waker: &Waker) -> bool {
     // SAFETY: as above; the caller is the handle.
     unsafe { Harness::<F, S>::from_raw(ptr) }.can_read_output(waker)
+}
+
+unsafe fn run_done_callbacks<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the vtable was built for this cell's F and S; the callbacks sit in `extras`,
+    // under its lock.
+    unsafe { Harness::<F, S>::from_raw(ptr) }.run_done_callbacks()
+}
+
+unsafe fn peek_error<F: Future, S: Schedule>(ptr: NonNull<Header>) -> Option<NonNull<TaskError>> {
+    // SAFETY: as above; the caller (the handle, after COMPLETE) owns the stage.
+    unsafe { Harness::<F, S>::from_raw(ptr).peek_error() }
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

@@ -5,6 +5,7 @@ use super::current;
 use super::raw::RawTask;
 use super::TaskError;
 use super::TaskId;
+use crate::loom::sync::atomic::Ordering;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -105,6 +106,49 @@ impl TaskRef {
         true
     }
 
+    /// Registers `callback` to run once when the task finishes (asyncio's
+    /// `add_done_callback`): returned, panicked or cancelled, including at runtime shutdown.
+    ///
+    /// It runs on the thread that finishes the task, right after the task's awaiter was woken,
+    /// with a handle to the task; callbacks run in the order they were added. If the task has
+    /// already finished, it runs at once, on this thread. A panicking callback is caught and
+    /// reported to the runtime's exception handler (as asyncio logs an exception raised in a
+    /// callback); the other callbacks and the task's result are not disturbed.
+    ///
+    /// Differences from asyncio: the callback runs inline on the finishing thread rather than
+    /// being scheduled with `call_soon`, so it must be quick and must not block; and there is
+    /// no `remove_done_callback` (Rust closures cannot be compared).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// ringloop::run(async {
+    ///     let seen = Arc::new(AtomicBool::new(false));
+    ///     let s = seen.clone();
+    ///     let task = ringloop::create_task(async { 7 });
+    ///     task.add_done_callback(move |t| s.store(t.done(), Ordering::SeqCst));
+    ///     assert_eq!(task.await.unwrap(), 7);
+    ///     assert!(seen.load(Ordering::SeqCst));
+    /// });
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&TaskRef) + Send + 'static) {
+        let header = self.raw.header();
+        header
+            .extras
+            .lock()
+            .get_or_insert_with(Default::default)
+            .callbacks
+            .push(Box::new(callback));
+        header.has_callbacks.store(true, Ordering::Relaxed);
+        // A release read-modify-write of the state word (one reference taken and given back),
+        // then a load of it: with the completing thread's RMW this makes sure that one side
+        // at least sees the other (the argument is at `run_done_callbacks` in `harness.rs`).
+        drop(self.clone());
+        if self.done() {
+            self.raw.run_done_callbacks();
+        }
+    }
+
     /// The number of pending cancellation requests (asyncio's `cancelling()`).
     pub fn cancelling(&self) -> u32 {
         let extras = self.raw.header().extras.lock();
@@ -157,6 +201,8 @@ pub struct Task<T> {
     inner: TaskRef,
     /// The awaiting task's cancellation was passed on to this task.
     forwarded: bool,
+    /// The output was moved out (by `result()` or a completed poll).
+    taken: bool,
     _output: PhantomData<T>,
 }
 
@@ -166,6 +212,7 @@ impl<T> Task<T> {
         Task {
             inner: TaskRef::from_counted(raw),
             forwarded: false,
+            taken: false,
             _output: PhantomData,
         }
     }
@@ -184,9 +231,58 @@ impl<T> Task<T> {
                 .is_some_and(|e| e.cancelled)
     }
 
+    /// Takes the task's result if it has finished (asyncio's `result()`): `Ok` with the value it
+    /// returned, or the [`TaskError`] of a panic or a cancellation. `None` while the task runs,
+    /// and once the result was taken (by an earlier call or by awaiting the task).
+    ///
+    /// Differences from asyncio: `result()` raises `InvalidStateError` on an unfinished task
+    /// and can be called repeatedly; here the result moves out, once, and an unfinished task
+    /// gives `None`. Awaiting the task after its result was taken panics, as polling any
+    /// finished future may.
+    pub fn result(&mut self) -> Option<Result<T, TaskError>> {
+        if self.taken || !self.done() {
+            return None;
+        }
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: as in `poll_output`. The task is complete, so no waker is stored.
+        unsafe {
+            self.inner
+                .raw
+                .try_read_output(&mut out as *mut _ as *mut (), std::task::Waker::noop())
+        };
+        self.taken = out.is_some();
+        out
+    }
+
+    /// The error the task finished with, without taking it (asyncio's `exception()`): a panic
+    /// or, unlike asyncio (which raises `CancelledError` there), a cancellation. `None` while
+    /// the task runs, if it returned a value, or once its result was taken.
+    ///
+    /// Looking at a panic this way counts as retrieving it: dropping the handle afterwards does
+    /// not report "Task exception was never retrieved" (as in asyncio).
+    pub fn exception(&self) -> Option<&TaskError> {
+        if self.taken || !self.failed() {
+            return None;
+        }
+        // SAFETY: the task is complete and this is its handle, which owns the stage from then
+        // on; nobody else touches it until the handle takes the output (`&mut self`, excluded
+        // while the returned borrow of `self` lives) or drops it (the same).
+        let error = unsafe { self.inner.raw.peek_error() }?;
+        if let Some(extras) = self.inner.raw.header().extras.lock().as_mut() {
+            extras.retrieved = true;
+        }
+        // SAFETY: the pointer is into the stage, which stays as it is while `self` is borrowed
+        // (see above); the cell lives as long as the handle's reference.
+        Some(unsafe { error.as_ref() })
+    }
+
     /// Joins without the cancellation rules of `poll` (for combinators that apply their own
     /// to a group of tasks).
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+        assert!(
+            !self.taken,
+            "a Task polled after its result was taken (by `result()` or an earlier await)"
+        );
         let mut out: Option<Result<T, TaskError>> = None;
         // SAFETY: `out` has the type the vtable's try_read_output writes for a task whose output
         // is T (Task<T> is only made by spawn for a future with Output = T), and this handle is
@@ -197,7 +293,10 @@ impl<T> Task<T> {
                 .try_read_output(&mut out as *mut _ as *mut (), cx.waker())
         };
         match out {
-            Some(result) => Poll::Ready(result),
+            Some(result) => {
+                self.taken = true;
+                Poll::Ready(result)
+            }
             None => Poll::Pending,
         }
     }

@@ -14,8 +14,8 @@
 //!
 //! The header comes first so a `NonNull<Header>` is also a pointer to the whole cell; the
 //! vtable recovers the concrete `F` and `S`. On x86-64 the header is 64 bytes (one cache line:
-//! state 8, vtable 8, id 8, list links 16, extras lock 16, armed bits 1 + padding) and a task
-//! costs `64 + 8 + max(size_of::<F>(), size_of::<Result<F::Output, TaskError>>()) + 16`
+//! state 8, vtable 8, id 8, list links 16, extras lock 16, armed bits 1, done-callback flag 1,
+//! padding) and a task costs `64 + 8 + max(size_of::<F>(), size_of::<Result<F::Output, TaskError>>()) + 16`
 //! bytes, rounded up to alignment. A task running `async { sleep(d).await }` is one 152-byte
 //! allocation (its future is 56 bytes, of which `Sleep` is 48); its timer adds a 48-byte wheel
 //! entry (`ringloop-timers`). The `task_size_of` test prints these figures.
@@ -31,9 +31,13 @@
 //! - `header.extras`: under its own small lock (names and cancel messages are rare).
 //! - `header.armed`: only by the thread that holds `RUNNING` (the poller, and the cancellation
 //!   boundaries it polls, through `current.rs`).
+//! - `header.has_callbacks`: set (never cleared) by `add_done_callback`, read by the completing
+//!   thread; the callbacks themselves live in `extras` (see `run_done_callbacks` in
+//!   `harness.rs` for why neither side can miss the other).
 
 use super::state::State;
-use super::{Schedule, TaskError, TaskId};
+use super::{Schedule, TaskError, TaskId, TaskRef};
+use crate::loom::sync::atomic::AtomicBool;
 use parking_lot::Mutex;
 use std::cell::UnsafeCell;
 use std::future::Future;
@@ -53,6 +57,9 @@ pub(crate) struct Header {
     /// Cancellation boundaries pending in the current and the last poll (`ARMED_*` bits).
     /// Touched only by the thread that holds `RUNNING`.
     pub(super) armed: UnsafeCell<u8>,
+    /// A done callback was registered (`extras.callbacks` may hold some). Lets the completing
+    /// thread skip the extras lock in the common case: one plain load, in the header's padding.
+    pub(super) has_callbacks: AtomicBool,
 }
 
 /// A boundary was pending in the poll under way.
@@ -79,7 +86,15 @@ pub(crate) struct Extras {
     pub(crate) cancelled: bool,
     /// Set when the task finished with an error (a panic or a cancellation).
     pub(crate) failed: bool,
+    /// The error was looked at through `Task::exception`: dropping it unread is not reported
+    /// (asyncio clears its "never retrieved" flag in `exception()` too).
+    pub(crate) retrieved: bool,
+    /// asyncio's done callbacks, in registration order; run once, at completion.
+    pub(crate) callbacks: Vec<DoneCallback>,
 }
+
+/// A callback given to `TaskRef::add_done_callback`.
+pub(crate) type DoneCallback = Box<dyn FnOnce(&TaskRef) + Send + 'static>;
 
 /// The type-erased operations on a task.
 pub(crate) struct Vtable {
@@ -99,6 +114,11 @@ pub(crate) struct Vtable {
     pub(super) poll_complete: unsafe fn(NonNull<Header>, &Waker) -> bool,
     /// Shutdown: drops the future of a task the caller claimed, completing it as cancelled.
     pub(super) shutdown: unsafe fn(NonNull<Header>),
+    /// Runs the done callbacks registered so far (the task is complete), reporting panics to
+    /// the scheduler's exception handler.
+    pub(super) run_done_callbacks: unsafe fn(NonNull<Header>),
+    /// A pointer to the error in the stage, if the task finished with one and it was not taken.
+    pub(super) peek_error: unsafe fn(NonNull<Header>) -> Option<NonNull<TaskError>>,
 }
 
 /// What the stage holds over the task's life.
@@ -133,6 +153,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 links: UnsafeCell::new(Links::default()),
                 extras: Mutex::new(None),
                 armed: UnsafeCell::new(0),
+                has_callbacks: AtomicBool::new(false),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -225,6 +246,22 @@ impl RawTask {
     pub(crate) fn shutdown(self) {
         // SAFETY: the vtable matches the cell.
         unsafe { (self.header().vtable.shutdown)(self.ptr) }
+    }
+
+    /// Runs the done callbacks registered so far. Only once the task is complete.
+    pub(crate) fn run_done_callbacks(self) {
+        // SAFETY: the vtable matches the cell; the callbacks are taken under the extras lock,
+        // so each runs once whoever calls this.
+        unsafe { (self.header().vtable.run_done_callbacks)(self.ptr) }
+    }
+
+    /// # Safety
+    ///
+    /// The caller must be the `Task` handle, the task complete, and the returned pointer used
+    /// only while the handle is borrowed and the output not taken.
+    pub(crate) unsafe fn peek_error(self) -> Option<NonNull<TaskError>> {
+        // SAFETY: the caller's contract; the vtable matches the cell.
+        unsafe { (self.header().vtable.peek_error)(self.ptr) }
     }
 
     /// Drops one reference, freeing the task if it was the last.
