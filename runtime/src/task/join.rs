@@ -119,10 +119,14 @@ impl TaskRef {
     /// being scheduled with `call_soon`, so it must be quick and must not block; and there is
     /// no `remove_done_callback` (Rust closures cannot be compared).
     ///
+    /// On the current-thread flavour the callbacks have run by the time the awaiter resumes;
+    /// on the multi-thread flavour a worker may still be running them then.
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
-    /// ringloop::run(async {
+    /// let rt = ringloop::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
     ///     let seen = Arc::new(AtomicBool::new(false));
     ///     let s = seen.clone();
     ///     let task = ringloop::create_task(async { 7 });
