@@ -376,3 +376,30 @@ fn cancelling_the_parent_cancels_the_group() {
         );
     }
 }
+
+/// The group retrieves its children's errors (it returns them): unlike a detached task's panic,
+/// they do not reach the exception handler as "Task exception was never retrieved".
+#[test]
+fn task_group_errors_are_not_reported_as_never_retrieved() {
+    for (name, rt) in runtimes() {
+        let reports = Arc::new(Mutex::new(Vec::<String>::new()));
+        let r = reports.clone();
+        rt.handle()
+            .set_exception_handler(Some(Arc::new(move |ctx: &ringloop::ExceptionContext| {
+                r.lock().unwrap().push(ctx.message.clone())
+            })));
+        let err = rt.block_on(async {
+            task_group(|tg| async move {
+                drop(tg.create_task(async {
+                    ringloop::sleep(ms(10)).await;
+                    panic!("child failed");
+                }));
+            })
+            .await
+            .unwrap_err()
+        });
+        assert_eq!(err.errors().len(), 1, "{name}");
+        drop(rt);
+        assert!(reports.lock().unwrap().is_empty(), "{name}: {reports:?}");
+    }
+}

@@ -70,9 +70,14 @@ pub struct TaskGroup {
 #[derive(Default)]
 struct State {
     children: Vec<TaskRef>,
+    /// Children created and not yet *done* (their task complete, not merely their future
+    /// finished): counted down by a done callback, so that when it reaches zero every child's
+    /// `done()` is true and no task outlives the group, on any flavour.
     running: usize,
     errors: Vec<TaskError>,
     closed: bool,
+    /// `cancel_all` ran: a child created from now on is cancelled at once.
+    cancelling: bool,
     waker: Option<Waker>,
 }
 
@@ -95,52 +100,73 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Err(SpawnError::Shutdown);
+        {
+            let mut state = self.state.lock();
+            if state.closed {
+                return Err(SpawnError::Shutdown);
+            }
+            // Counted before the task exists, so the group cannot finish in between.
+            state.running += 1;
         }
         let child_state = self.state.clone();
-        let task = crate::try_create_task(async move {
-            let _done = ChildDone(child_state.clone());
+        let spawned = crate::try_create_task(async move {
             match CatchUnwind(future).await {
                 Ok(out) => out,
                 Err(payload) => {
-                    // Report to the group, then let the task itself fail as it would have.
+                    // Report to the group, which retrieves the error (asyncio's TaskGroup
+                    // does not log its children's exceptions as never retrieved), then let
+                    // the task itself fail as it would have.
                     let msg = panic_message(&*payload);
                     child_state
                         .lock()
                         .errors
                         .push(TaskError::panicked(Box::new(msg)));
+                    if let Some(me) = crate::current_task() {
+                        me.mark_retrieved();
+                    }
                     resume_unwind(payload)
                 }
             }
-        })?;
-        state.running += 1;
-        state.children.push(task.as_task_ref());
+        });
+        let task = match spawned {
+            Ok(task) => task,
+            Err(e) => {
+                self.state.lock().running -= 1;
+                return Err(e);
+            }
+        };
+        let child = task.as_task_ref();
+        let cancel_now = {
+            let mut state = self.state.lock();
+            state.children.push(child.clone());
+            state.cancelling
+        };
+        if cancel_now {
+            child.cancel();
+        }
+        // Runs once the task is complete (at once if it already is), outside any lock of ours.
+        let done_state = self.state.clone();
+        child.add_done_callback(move |_| {
+            let waker = {
+                let mut state = done_state.lock();
+                state.running -= 1;
+                state.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
         Ok(task)
     }
 
     fn cancel_all(&self) {
-        let children: Vec<TaskRef> = self.state.lock().children.clone();
+        let children: Vec<TaskRef> = {
+            let mut state = self.state.lock();
+            state.cancelling = true;
+            state.children.clone()
+        };
         for child in children {
             child.cancel();
-        }
-    }
-}
-
-/// Marks a child finished (however it ends: returned, panicked, or dropped by cancellation)
-/// and wakes the group.
-struct ChildDone(Arc<Mutex<State>>);
-
-impl Drop for ChildDone {
-    fn drop(&mut self) {
-        let waker = {
-            let mut state = self.0.lock();
-            state.running -= 1;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
         }
     }
 }

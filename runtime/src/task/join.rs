@@ -153,6 +153,13 @@ impl TaskRef {
         }
     }
 
+    /// Marks the task's error as retrieved by someone other than its handle (a `TaskGroup`
+    /// reports it): dropping the handle unread then does not report "never retrieved".
+    pub(crate) fn mark_retrieved(&self) {
+        let mut extras = self.raw.header().extras.lock();
+        extras.get_or_insert_with(Default::default).retrieved = true;
+    }
+
     /// The number of pending cancellation requests (asyncio's `cancelling()`).
     pub fn cancelling(&self) -> u32 {
         let extras = self.raw.header().extras.lock();
