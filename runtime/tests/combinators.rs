@@ -384,10 +384,9 @@ fn task_group_errors_are_not_reported_as_never_retrieved() {
     for (name, rt) in runtimes() {
         let reports = Arc::new(Mutex::new(Vec::<String>::new()));
         let r = reports.clone();
-        rt.handle()
-            .set_exception_handler(Some(Arc::new(move |ctx: &ringloop::ExceptionContext| {
-                r.lock().unwrap().push(ctx.message.clone())
-            })));
+        rt.handle().set_exception_handler(Some(Arc::new(
+            move |ctx: &ringloop::ExceptionContext| r.lock().unwrap().push(ctx.message.clone()),
+        )));
         let err = rt.block_on(async {
             task_group(|tg| async move {
                 drop(tg.create_task(async {
