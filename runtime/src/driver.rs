@@ -4,6 +4,7 @@
 //! wheel; any thread can cut that short with the reactor's waker, which costs no syscall when
 //! nobody is blocked (the reactor coalesces wakes).
 
+use crate::blocking::BlockingPool;
 use crate::io::IoDriver;
 use crate::time::{TimeCore, TimeShared};
 use parking_lot::{Mutex, MutexGuard};
@@ -21,16 +22,19 @@ pub(crate) struct Driver {
     pub(crate) io: IoDriver,
     /// The event buffer of whichever thread polls the reactor (one at a time).
     events: Mutex<Events>,
+    /// The threads that run `to_thread` jobs.
+    pub(crate) blocking: BlockingPool,
 }
 
 impl Driver {
-    pub(crate) fn new(reactor: Reactor, time: Arc<TimeShared>) -> Driver {
+    pub(crate) fn new(reactor: Reactor, time: Arc<TimeShared>, blocking: BlockingPool) -> Driver {
         Driver {
             waker: reactor.waker(),
             reactor,
             time,
             io: IoDriver::default(),
             events: Mutex::new(Events::with_capacity(1024)),
+            blocking,
         }
     }
 

@@ -54,6 +54,7 @@
 //! | `StreamReader.read/readline/readexactly/readuntil/at_eof`, `StreamWriter.write/drain/write_eof/close/wait_closed` | [`streams::StreamReader`], [`streams::StreamWriter`] |
 //! | `IncompleteReadError`, `LimitOverrunError` | [`streams::IncompleteReadError`], [`streams::LimitOverrunError`] inside `io::Error` |
 //! | `loop.create_server`, `loop.create_connection`, `asyncio.Protocol`, `Transport` | [`net::create_server`], [`net::create_connection`], [`net::Protocol`], [`net::Transport`] |
+//! | `asyncio.to_thread(f)`, `loop.run_in_executor(None, f)` | [`to_thread`], [`LoopHandle::run_in_executor`], [`Handle::spawn_blocking`], giving a [`Blocking`] future |
 //! | `socket` + `loop.sock_*`, `loop.getaddrinfo` | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`], ...; [`net::lookup_host`] |
 //!
 //! # Differences from asyncio
@@ -68,6 +69,7 @@
 //! - The default runtime has worker threads (tasks must be `Send`); asyncio is single-threaded.
 //!   The current-thread flavour ([`Flavor::CurrentThread`]) is asyncio's model exactly.
 
+pub mod blocking;
 pub mod cancel;
 mod combinators;
 mod context;
@@ -85,6 +87,7 @@ pub mod task;
 mod time;
 mod timeout;
 
+pub use blocking::{to_thread, try_to_thread, Blocking};
 pub use cancel::{catch_cancel, shield, Cancelled};
 pub use combinators::as_completed::{as_completed, AsCompleted};
 pub use combinators::gather::{gather, Gather, GatherAll};

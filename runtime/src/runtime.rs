@@ -1,6 +1,7 @@
 //! `Runtime`, its `Builder` and its `Handle`: asyncio's event loop object, split the Rust way
 //! into an owner (which shuts down on drop) and cheap clonable handles.
 
+use crate::blocking::{self, Blocking, BlockingPool};
 use crate::driver::Driver;
 use crate::hooks::{ExceptionHandler, Hooks};
 use crate::scheduler::current_thread::{self, CurrentThread};
@@ -41,6 +42,8 @@ pub struct Builder {
     resolution: Duration,
     virtual_time: bool,
     slow_poll: Option<Duration>,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
 
 impl Default for Builder {
@@ -52,6 +55,8 @@ impl Default for Builder {
             resolution: ringloop_timers::DEFAULT_RESOLUTION,
             virtual_time: false,
             slow_poll: None,
+            max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
+            blocking_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
         }
     }
 }
@@ -119,6 +124,20 @@ impl Builder {
         self
     }
 
+    /// The most threads the blocking pool ([`to_thread`](crate::to_thread)) starts; more jobs
+    /// wait in its queue. Default [`blocking::DEFAULT_MAX_THREADS`]; zero is taken as one.
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits. Default
+    /// [`blocking::DEFAULT_KEEP_ALIVE`].
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
     /// The backend to ask the reactor for.
     ///
     /// Interim rule: `Auto` on the multi-thread flavour means epoll. Under concurrent socket
@@ -141,7 +160,8 @@ impl Builder {
     pub fn build(&self) -> io::Result<Runtime> {
         let reactor = Reactor::new(self.reactor_choice()?)?;
         let time = Arc::new(TimeShared::new(self.virtual_time, self.resolution));
-        let driver = Driver::new(reactor, time);
+        let pool = BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive);
+        let driver = Driver::new(reactor, time, pool);
         match self.flavor {
             Flavor::CurrentThread => {
                 let (ct, shared) = CurrentThread::new(driver, Hooks::new(self.slow_poll));
@@ -231,18 +251,35 @@ impl Runtime {
         self.handle.backend()
     }
 
-    /// Shuts the runtime down now (dropping it does the same).
+    /// Shuts the runtime down now (dropping it does the same): the tasks are cancelled, and
+    /// the blocking jobs that are running are waited for (see [`to_thread`](crate::to_thread)).
     pub fn shutdown(self) {
         drop(self);
+    }
+
+    /// Shuts the runtime down, waiting at most `timeout` for running blocking jobs: those still
+    /// running then are left to finish on their own threads. Returns false if any were.
+    pub fn shutdown_timeout(self, timeout: Duration) -> bool {
+        self.shutdown_scheduler();
+        let all_done = self.handle.driver().blocking.shutdown(Some(timeout));
+        drop(self);
+        all_done
+    }
+
+    fn shutdown_scheduler(&self) {
+        match &self.scheduler {
+            Scheduler::CurrentThread(ct) => ct.shutdown(),
+            Scheduler::MultiThread(mt) => mt.shutdown(),
+        }
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        match &self.scheduler {
-            Scheduler::CurrentThread(ct) => ct.shutdown(),
-            Scheduler::MultiThread(mt) => mt.shutdown(),
-        }
+        self.shutdown_scheduler();
+        // After the tasks: a task cancelled at shutdown may not queue new jobs, and the jobs
+        // already running are waited for (at once, if `shutdown_timeout` did it).
+        self.handle.driver().blocking.shutdown(None);
     }
 }
 
@@ -317,6 +354,35 @@ impl Handle {
     {
         self.try_create_task(future)
             .unwrap_or_else(|e| panic!("ringloop::create_task: {e}"))
+    }
+
+    /// Runs `f` on the runtime's blocking pool (see [`to_thread`](crate::to_thread)). Panics
+    /// if the runtime has shut down; [`try_spawn_blocking`](Handle::try_spawn_blocking)
+    /// returns the error instead.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> Blocking<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.try_spawn_blocking(f)
+            .unwrap_or_else(|e| panic!("ringloop::Handle::spawn_blocking: {e}"))
+    }
+
+    /// Runs `f` on the runtime's blocking pool, or says why it cannot: the runtime has shut
+    /// down.
+    pub fn try_spawn_blocking<F, R>(&self, f: F) -> Result<Blocking<R>, SpawnError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (job, blocking) = blocking::job(f, self.clone());
+        match self.driver().blocking.spawn(job) {
+            Ok(()) => Ok(blocking),
+            Err((job, e)) => {
+                drop(job);
+                Err(e)
+            }
+        }
     }
 
     /// Which reactor backend the runtime got.

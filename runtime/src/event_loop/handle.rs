@@ -168,6 +168,23 @@ impl LoopHandle {
             .map_err(|_| LoopError::Closed)
     }
 
+    /// Runs `f` on the runtime's blocking pool and returns a future of its result (asyncio's
+    /// `loop.run_in_executor(None, f)`; see [`to_thread`](crate::to_thread)).
+    ///
+    /// Difference from asyncio: there is one executor, the runtime's blocking pool, so there
+    /// is no executor argument.
+    pub fn run_in_executor<F, R>(&self, f: F) -> Result<crate::Blocking<R>, LoopError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.check_open()?;
+        self.shared
+            .rt
+            .try_spawn_blocking(f)
+            .map_err(|_| LoopError::Closed)
+    }
+
     /// Asks the loop to stop (asyncio's `loop.stop()`), from a callback, a task or another
     /// thread: [`EventLoop::run_forever`](super::EventLoop::run_forever) returns after the
     /// current turn; a running `run_until_complete` returns [`LoopError::Stopped`]. Called

@@ -1,18 +1,15 @@
 //! Addresses, and host names resolved without blocking a worker.
 //!
 //! `getaddrinfo(3)` is a blocking call (it may wait seconds on a DNS server) and Linux has no
-//! non-blocking form of it, so a name is resolved on a short-lived helper thread and the
-//! awaiting task is woken when the answer arrives; the workers keep running other tasks.
-//! IP literals (`"127.0.0.1:8080"`, `("::1", 80)`, a `SocketAddr`) never leave the calling
-//! thread. ringloop simplifies here: one thread per lookup, no cache and no thread pool
-//! (asyncio uses its default executor; tokio its blocking pool).
+//! non-blocking form of it, so a name is resolved on the runtime's blocking pool
+//! ([`crate::to_thread`], as asyncio's `getaddrinfo` uses its default executor) and the awaiting
+//! task is woken when the answer arrives; the workers keep running other tasks. IP literals
+//! (`"127.0.0.1:8080"`, `("::1", 80)`, a `SocketAddr`) never leave the calling thread.
+//! ringloop simplifies here: no cache.
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 /// What can name a socket address: an address, `(host, port)`, or `"host:port"`.
 ///
@@ -118,7 +115,7 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &&T {
 pub async fn lookup_host(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs = match addr.to_target()? {
         Target::Addrs(addrs) => addrs,
-        Target::Name(host, port) => Lookup::start(host, port).await?,
+        Target::Name(host, port) => resolve(host, port).await?,
     };
     if addrs.is_empty() {
         return Err(io::Error::new(
@@ -129,53 +126,14 @@ pub async fn lookup_host(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>
     Ok(addrs)
 }
 
-/// The answer slot and the waiting task's waker.
-type Slot = Mutex<(Option<io::Result<Vec<SocketAddr>>>, Option<Waker>)>;
-
-/// One lookup in flight: the helper thread fills the answer and wakes the waker.
-struct Lookup {
-    shared: Arc<Slot>,
-}
-
-impl Lookup {
-    fn start(host: String, port: u16) -> Lookup {
-        let shared: Arc<Slot> = Arc::default();
-        let theirs = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ringloop-resolver".into())
-            .spawn(move || {
-                let result = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                    .map(|it| it.collect());
-                let waker = {
-                    let mut slot = theirs.lock().unwrap_or_else(|p| p.into_inner());
-                    slot.0 = Some(result);
-                    slot.1.take()
-                };
-                // Woken after the lock is released.
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            });
-        if let Err(e) = spawned {
-            shared.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(Err(e));
-        }
-        Lookup { shared }
-    }
-}
-
-impl Future for Lookup {
-    type Output = io::Result<Vec<SocketAddr>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.0.take() {
-            Some(result) => Poll::Ready(result),
-            None => {
-                slot.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
+/// Resolves `host` on the blocking pool.
+async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let job = crate::try_to_thread(move || {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(|it| it.collect())
+    })
+    .map_err(io::Error::other)?;
+    // A panic in getaddrinfo's caller (or a shutdown that dropped the job) becomes an error.
+    job.await.map_err(|e| io::Error::other(e.to_string()))?
 }
 
 /// Tries each address in turn and returns the first success, or the last error
