@@ -330,11 +330,21 @@ fn task_group_failure_cancels_siblings_and_reports_every_error() {
             .filter_map(|e| e.panic_message())
             .collect();
         msgs.sort();
-        assert_eq!(
-            msgs,
-            ["first", "second"],
-            "{name}: every error, no cancellations"
-        );
+        if name == "ct" {
+            assert_eq!(
+                msgs,
+                ["first", "second"],
+                "{name}: every error, no cancellations"
+            );
+        } else {
+            // Both failing tasks wake at the same instant on two workers: the first failure's
+            // cancellation may reach the other before a worker polls it (then it ends
+            // cancelled, which is not an error). Every error that happened is reported.
+            assert!(
+                msgs == ["first", "second"] || msgs == ["first"] || msgs == ["second"],
+                "{name}: {msgs:?}"
+            );
+        }
         assert_eq!(
             cancelled.load(Ordering::SeqCst),
             3,
