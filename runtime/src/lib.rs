@@ -81,6 +81,7 @@ mod loom;
 pub mod net;
 mod runtime;
 mod scheduler;
+pub mod signal;
 pub mod streams;
 pub mod sync;
 pub mod task;

@@ -12,7 +12,8 @@ use super::timers::TimerQueue;
 use super::LoopError;
 use crate::hooks::{ExceptionContext, ExceptionHandler};
 use crate::runtime::Handle;
-use crate::task::Task;
+use crate::task::{Task, TaskRef};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,8 @@ pub(crate) struct LoopShared {
     pub(crate) stop: StopFlag,
     pub(crate) ready: ReadyQueue,
     pub(crate) timers: TimerQueue,
+    /// The task that runs each signal's handler (`add_signal_handler`), by signal number.
+    pub(crate) signal_handlers: parking_lot::Mutex<HashMap<i32, TaskRef>>,
 }
 
 impl LoopShared {
@@ -39,6 +42,7 @@ impl LoopShared {
             stop: StopFlag::new(),
             ready: ReadyQueue::new(),
             timers: TimerQueue::new(),
+            signal_handlers: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,6 +187,53 @@ impl LoopHandle {
             .rt
             .try_spawn_blocking(f)
             .map_err(|_| LoopError::Closed)
+    }
+
+    /// Runs `callback` on the loop each time the process receives signal `signum` (asyncio's
+    /// `loop.add_signal_handler`), replacing the loop's earlier handler of that signal.
+    ///
+    /// Deliveries that arrive before the callback ran are coalesced into one call (see
+    /// [`crate::signal`] for how signals reach the loop). Errors: `InvalidInput` for a signal
+    /// that cannot be handled (SIGKILL, SIGSTOP, the fault signals), or a closed loop.
+    ///
+    /// Differences from asyncio: it works on any thread's loop (asyncio requires the main
+    /// thread's), and arguments are captured by the closure.
+    pub fn add_signal_handler<F>(&self, signum: i32, callback: F) -> std::io::Result<()>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.shared.check_open().map_err(std::io::Error::other)?;
+        let mut signal = crate::signal::signal(signum)?;
+        let callback = Arc::new(callback);
+        let handle = self.clone();
+        let task = self
+            .create_named_task(format!("signal handler ({signum})"), async move {
+                loop {
+                    signal.recv().await;
+                    let callback = callback.clone();
+                    if handle.call_soon(move || callback()).is_err() {
+                        return; // The loop closed.
+                    }
+                }
+            })
+            .map_err(std::io::Error::other)?;
+        let old = self
+            .shared
+            .signal_handlers
+            .lock()
+            .insert(signum, task.as_task_ref());
+        if let Some(old) = old {
+            old.cancel();
+        }
+        Ok(())
+    }
+
+    /// Removes the loop's handler of `signum` (asyncio's `loop.remove_signal_handler`).
+    /// Returns true if there was one. The signal stays caught by ringloop (see
+    /// [`crate::signal`]): it is ignored rather than given back its default action.
+    pub fn remove_signal_handler(&self, signum: i32) -> bool {
+        let old = self.shared.signal_handlers.lock().remove(&signum);
+        old.map(|task| task.cancel()).is_some()
     }
 
     /// Asks the loop to stop (asyncio's `loop.stop()`), from a callback, a task or another
