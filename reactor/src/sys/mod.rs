@@ -60,11 +60,13 @@ pub enum Syscall {
     Fcntl,
     /// `pipe2(2)`: [`pipe`].
     Pipe,
+    /// `pidfd_open(2)`: the runtime's subprocesses, to await a child's exit in the reactor.
+    PidfdOpen,
 }
 
 impl Syscall {
     /// Number of variants, for the per-thread tables in [`fault`].
-    pub(crate) const COUNT: usize = 13;
+    pub(crate) const COUNT: usize = 14;
 
     pub(crate) fn index(self) -> usize {
         self as usize
