@@ -269,3 +269,14 @@ fn without_pidfd_the_wait_falls_back_to_the_blocking_pool() {
     );
     fault::reset();
 }
+
+/// A `Process`, a `Signal` and a `Blocking` future move into tasks of the multi-thread
+/// flavour.
+#[test]
+fn process_signal_and_blocking_handles_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<ringloop::process::Process>();
+    assert_send::<ringloop::process::Command>();
+    assert_send::<ringloop::signal::Signal>();
+    assert_send::<ringloop::Blocking<Vec<u8>>>();
+}
