@@ -167,6 +167,35 @@ fn deregister_then_close(choice: BackendChoice) {
     assert!(all.iter().all(|(t, _)| *t != Token(7)), "{all:?}");
 }
 
+/// Regression, "register+deregister in one io_uring batch leaks the file": a descriptor
+/// that is ready the moment its poll is armed (a socket is writable at once), deregistered
+/// before any poll, so that both requests reach the kernel in one batch. The kernel is still
+/// handling the poll's first wake-up when the removal arrives; `POLL_REMOVE` then failed with
+/// EALREADY and left the multishot poll armed, holding the file: closing the descriptor did
+/// not close the socket. The peer must see end of stream.
+fn deregister_of_a_poll_ready_at_arming_closes_the_socket(choice: BackendChoice) {
+    let r = reactor(choice);
+    for _ in 0..20 {
+        let (a, b) = pair();
+        r.register(
+            a.as_raw_fd(),
+            Token(1),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .unwrap();
+        r.deregister(a.as_raw_fd()).unwrap();
+        drop(a);
+        // Let the reactor run a turn too (a retried cancel goes out with the next poll).
+        let mut ev = Events::with_capacity(16);
+        poll_for(&r, &mut ev, Duration::ZERO);
+        b.set_nonblocking(false).unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        let n = (&b).read(&mut buf);
+        assert_eq!(n.ok(), Some(0), "the peer never saw end of stream");
+    }
+}
+
 /// Reregister moves a descriptor to a new token and interest.
 fn reregister_changes_token_and_interest(choice: BackendChoice) {
     let r = reactor(choice);
@@ -239,6 +268,7 @@ both_backends!(
     writable_after_full_buffer_drains,
     peer_close_is_read_closed,
     deregister_then_close,
+    deregister_of_a_poll_ready_at_arming_closes_the_socket,
     reregister_changes_token_and_interest,
     many_descriptors_one_poll,
     bad_registrations_are_errors,

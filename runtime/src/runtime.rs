@@ -87,8 +87,7 @@ impl Builder {
 
     /// Chooses the reactor backend. `Auto` (the default) tries io_uring and falls back to epoll,
     /// and honours `RINGLOOP_BACKEND=epoll|io_uring`; forcing `IoUring` where it cannot start
-    /// makes `build` fail. For now `Auto` means epoll on the multi-thread flavour (see
-    /// `reactor_choice`: a known io_uring bug under concurrent socket traffic).
+    /// makes `build` fail. [`Runtime::backend`] says which one the runtime got.
     pub fn backend(mut self, backend: BackendChoice) -> Builder {
         self.backend = backend;
         self
@@ -138,27 +137,9 @@ impl Builder {
         self
     }
 
-    /// The backend to ask the reactor for.
-    ///
-    /// Interim rule: `Auto` on the multi-thread flavour means epoll. Under concurrent socket
-    /// traffic the multi-thread runtime on io_uring can hang (the ignored regression test
-    /// `io_uring_multi_thread_stream_echo_under_load` in runtime/tests/net_echo.rs reproduces
-    /// it; the fix is open). Forcing io_uring, by `backend(BackendChoice::IoUring)` or
-    /// `RINGLOOP_BACKEND=io_uring`, still gets it; the current-thread flavour's `Auto` still
-    /// tries io_uring first.
-    fn reactor_choice(&self) -> io::Result<BackendChoice> {
-        if self.backend != BackendChoice::Auto || self.flavor != Flavor::MultiThread {
-            return Ok(self.backend);
-        }
-        Ok(match BackendChoice::from_env()? {
-            Some(forced) => forced,
-            None => BackendChoice::Epoll,
-        })
-    }
-
     /// Builds the runtime: creates the reactor, the clock, and (multi-thread) the workers.
     pub fn build(&self) -> io::Result<Runtime> {
-        let reactor = Reactor::new(self.reactor_choice()?)?;
+        let reactor = Reactor::new(self.backend)?;
         let time = Arc::new(TimeShared::new(self.virtual_time, self.resolution));
         let pool = BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive);
         let driver = Driver::new(reactor, time, pool);

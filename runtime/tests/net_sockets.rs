@@ -335,13 +335,13 @@ fn localhost_resolves_off_the_worker() {
     });
 }
 
-/// Reactor bug (io_uring backend, current-thread flavour): a descriptor registered and
-/// deregistered before the reactor's next submission gets its `PollAdd` and `PollRemove` in
-/// one batch; the multishot poll stays armed and keeps a reference to the file, so closing the
-/// socket does not close it and the peer never sees end of stream. Ignored until the reactor
-/// is fixed; run with `--ignored` to reproduce.
+/// Regression (io_uring backend): a descriptor registered and deregistered before the
+/// reactor's next submission gets its poll and its removal in one batch; the poll, ready at
+/// once, was being processed when `POLL_REMOVE` arrived, which then failed (EALREADY) and left
+/// it armed, holding the file: closing the socket did not close it, and the peer never saw end
+/// of stream. The reactor now cancels polls with `ASYNC_CANCEL`, sent again if refused
+/// (`reactor/src/uring/mod.rs`, `disarm`).
 #[test]
-#[ignore = "ringloop-reactor bug: register+deregister in one io_uring batch leaks the file"]
 fn io_uring_register_then_deregister_in_one_batch_closes_the_socket() {
     let Ok(rt) = net_support::build(
         ringloop::BackendChoice::IoUring,

@@ -66,12 +66,11 @@ use io_uring::{opcode, squeue, types, IoUring};
 use crate::sys::{self, Syscall};
 use crate::waker::WakeState;
 use crate::{Events, Interest, Op, OpId, Token};
-use slots::{Slot, Slots, INTERNAL, WAKER};
+use slots::{Slot, Slots, CANCEL_POLL, INTERNAL, WAKER};
 
 /// The opcodes this backend uses; a kernel lacking any of them gets epoll instead.
-const NEEDED: [(u8, &str); 11] = [
+const NEEDED: [(u8, &str); 10] = [
     (opcode::PollAdd::CODE, "POLL_ADD"),
-    (opcode::PollRemove::CODE, "POLL_REMOVE"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
     (opcode::Accept::CODE, "ACCEPT"),
     (opcode::Connect::CODE, "CONNECT"),
@@ -105,6 +104,9 @@ struct State {
     inflight: usize,
     /// Polls whose multishot ended while still wanted: re-armed after the drain.
     rearm: Vec<u64>,
+    /// Deregistered polls whose cancel the kernel refused for now: cancelled again after the
+    /// drain.
+    recancel: Vec<u64>,
     /// The waker's poll ended: re-arm it.
     rearm_waker: bool,
     /// Counts polls, to merge one token's completions within a poll.
@@ -172,6 +174,7 @@ impl Uring {
                 backlog: VecDeque::new(),
                 inflight: 0,
                 rearm: Vec::new(),
+                recancel: Vec::new(),
                 rearm_waker: false,
                 turn: 0,
                 closing: false,
@@ -300,7 +303,16 @@ impl Uring {
     }
 
     /// Stops a registration: events for it are dropped from now on, and the kernel is asked
-    /// to remove the poll. Returns whether a removal was queued.
+    /// to cancel the poll.
+    ///
+    /// Why `ASYNC_CANCEL` and not `POLL_REMOVE`: a poll whose wake-up is being processed (its
+    /// task_work is queued, as happens at once for a descriptor that is ready when the poll is
+    /// armed) cannot be disarmed by `POLL_REMOVE`, which then fails with `EALREADY` and leaves
+    /// the multishot poll armed for good, holding a reference to the file: closing the
+    /// descriptor would not close the socket, and the peer would never see end of stream or a
+    /// reset. `ASYNC_CANCEL` marks the poll cancelled and lets its task_work end it. If the
+    /// kernel still answers `EALREADY` or `ENOENT` while no final completion came, the cancel
+    /// is sent again after the next drain (`reap.rs`), never in a loop.
     fn disarm(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
         let ud = st
             .regs
@@ -314,12 +326,19 @@ impl Uring {
             _ => false,
         };
         if armed {
-            let e = opcode::PollRemove::new(ud).build().user_data(INTERNAL);
-            self.push(st, &e)?;
+            self.push_cancel_poll(st, ud)?;
         } else {
             st.slots.remove(ud);
         }
         Ok(())
+    }
+
+    /// Queues the cancel of the readiness poll `ud`.
+    fn push_cancel_poll(&self, st: &mut State, ud: u64) -> io::Result<()> {
+        let e = opcode::AsyncCancel::new(ud)
+            .build()
+            .user_data(CANCEL_POLL | ud);
+        self.push(st, &e)
     }
 
     pub(crate) fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
@@ -332,7 +351,7 @@ impl Uring {
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
         let mut st = lock(&self.state);
         self.disarm(&mut st, fd)?;
-        // Submit the removal now, not at the next poll: the kernel's poll holds a reference
+        // Submit the cancel now, not at the next poll: the kernel's poll holds a reference
         // to the file, so until it is removed, closing `fd` would not really close the socket
         // (the peer would not see EOF).
         self.flush(&mut st)

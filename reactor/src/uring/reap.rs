@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, types};
 
 use super::prep;
-use super::slots::{Slot, Slots, INTERNAL, WAKER};
+use super::slots::{Slot, Slots, CANCEL_POLL, INTERNAL, WAKER};
 use super::{poll_mask, State, Uring, DROP_PATIENCE};
 use crate::sys::{self, Syscall};
 use crate::{Event, Events, OpId, Readiness, Token};
@@ -67,11 +67,23 @@ impl Uring {
     fn rearm(&self, st: &mut State) -> io::Result<()> {
         if st.closing {
             st.rearm.clear();
+            st.recancel.clear();
             st.rearm_waker = false;
             return Ok(());
         }
         if std::mem::take(&mut st.rearm_waker) {
             self.arm_waker(st)?;
+        }
+        for ud in std::mem::take(&mut st.recancel) {
+            // Only while the poll is still armed: its final completion may have come since.
+            if let Some(Slot::Poll {
+                armed: true,
+                active: false,
+                ..
+            }) = st.slots.get_mut(ud)
+            {
+                self.push_cancel_poll(st, ud)?;
+            }
         }
         for ud in std::mem::take(&mut st.rearm) {
             let e = match st.slots.get_mut(ud) {
@@ -106,6 +118,23 @@ impl Uring {
                 }
             }
             INTERNAL => st.inflight -= 1,
+            _ if ud & CANCEL_POLL != 0 => {
+                st.inflight -= 1;
+                // The kernel could not cancel the poll now (its wake-up was being processed:
+                // EALREADY; or it was not found where cancels look: ENOENT). If its final
+                // completion has not come, it is still armed: cancel it again after this drain.
+                if matches!(-res, libc::EALREADY | libc::ENOENT) {
+                    let target = ud & !CANCEL_POLL;
+                    if let Some(Slot::Poll {
+                        armed: true,
+                        active: false,
+                        ..
+                    }) = st.slots.get_mut(target)
+                    {
+                        st.recancel.push(target);
+                    }
+                }
+            }
             _ => {
                 let turn = st.turn;
                 match st.slots.get_mut(ud) {
@@ -199,6 +228,7 @@ impl Drop for Uring {
                 backlog: VecDeque::new(),
                 inflight: 0,
                 rearm: Vec::new(),
+                recancel: Vec::new(),
                 rearm_waker: false,
                 turn: 0,
                 closing: true,

@@ -4,8 +4,8 @@
 //! completion. Ours is `generation << 32 | index` into this slab, so a completion finds its
 //! operation in O(1), and a stale id (an operation that completed, whose slot was reused)
 //! never matches: the generation differs. Two values are reserved: [`WAKER`] (the multishot
-//! poll on the waker's eventfd) and [`INTERNAL`] (fire-and-forget requests: cancels and poll
-//! removals, whose completions only matter for counting).
+//! poll on the waker's eventfd) and [`INTERNAL`] (fire-and-forget requests whose completions
+//! only matter for counting); [`CANCEL_POLL`] tags the cancel of a readiness poll.
 //!
 //! # States (each slot)
 //!
@@ -33,7 +33,8 @@
 //!                  │                                e.g. on CQ overflow; re-arming re-checks
 //!                  │                                readiness, so nothing is lost)
 //!                  │      └──final CQE, error──► Disarmed (error readiness reported)
-//!                  └──deregister()──► Armed+inactive (POLL_REMOVE sent; events dropped)
+//!                  └──deregister()──► Armed+inactive (ASYNC_CANCEL sent; events dropped)
+//!                                        │   └──cancel failed (EALREADY/ENOENT)──► sent again
 //!                                        └──final CQE──► freed
 //! ```
 //!
@@ -46,8 +47,13 @@ use crate::{Interest, Op, Token};
 
 /// `user_data` of the multishot poll watching the waker's eventfd.
 pub(crate) const WAKER: u64 = u64::MAX;
-/// `user_data` of internal requests (cancel, poll remove).
+/// `user_data` of internal requests (cancels of operations, and everything at drop).
 pub(crate) const INTERNAL: u64 = u64::MAX - 1;
+/// Tag of the `user_data` of a request that cancels a readiness poll: `CANCEL_POLL | ud`
+/// names the poll `ud` it cancels, so a cancel the kernel could not carry out yet can be sent
+/// again (see `Uring::disarm`). Slot ids never have the top bit set; WAKER and INTERNAL do,
+/// and are matched before this tag.
+pub(crate) const CANCEL_POLL: u64 = 1 << 63;
 
 /// One slab entry.
 pub(crate) enum Slot {

@@ -42,12 +42,6 @@ where
     each_where(limit, |_| true, body)
 }
 
-/// Whether `config` is io_uring on the multi-thread flavour (see `net_echo.rs`'s ignored
-/// regression test for why heavy tests skip it for now).
-pub fn is_uring_multi(config: &Config) -> bool {
-    matches!(config.backend, BackendChoice::IoUring) && matches!(config.flavor, Flavor::MultiThread)
-}
-
 /// Like [`each`], on the configurations `keep` accepts.
 pub fn each_where<F, Fut>(limit: std::time::Duration, keep: impl Fn(&Config) -> bool, body: F)
 where
