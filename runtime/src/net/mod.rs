@@ -4,14 +4,16 @@
 //!
 //! - `sys.rs`: the few socket syscalls `std` cannot make for us (a socket born non-blocking
 //!   and close-on-exec, a non-blocking `connect`, `accept4`, the options `std` lacks).
-//! - `addr.rs`: [`ToSocketAddrs`] and [`lookup_host`]; host names resolve on a helper thread,
-//!   never on a worker.
+//! - `addr.rs`: [`ToSocketAddrs`] and [`lookup_host`]; host names resolve on the blocking
+//!   pool, never on a worker.
 //! - `tcp.rs`, `tcp_socket.rs`, `udp.rs`, `unix.rs`: the socket types. Each wraps the `std`
 //!   socket in an [`Async`](crate::io::Async), the runtime's readiness registration. Every
 //!   operation is "try the syscall; on `WouldBlock`, wait for the next readiness edge, retry"
 //!   (`io/registration.rs` explains why the wait is edge-triggered and how a racing edge is
 //!   not lost). The readiness path works on both backends: io_uring implements readiness with
 //!   its poll operations.
+//! - `uring_read.rs`: on io_uring, TCP reads are completion-based instead (the kernel receives
+//!   into runtime-owned buffers), on both flavours.
 //! - `stream_io.rs`: the byte-stream surface [`TcpStream`] and [`UnixStream`] share, with
 //!   futures-io's `AsyncRead` and `AsyncWrite`, so the futures ecosystem's combinators work.
 //! - `transport.rs`, `protocol.rs`: asyncio's low-level API, a [`Protocol`] driven by a

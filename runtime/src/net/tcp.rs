@@ -18,7 +18,6 @@ use super::stream_io::stream_io;
 use super::sys;
 use super::uring_read::UringReader;
 use crate::io::{Async, Direction};
-use crate::Flavor;
 use ringloop_reactor::Backend;
 use std::io;
 use std::net::SocketAddr;
@@ -180,13 +179,8 @@ impl TcpStream {
     /// Registers a non-blocking stream; on io_uring, reads take the completion path.
     fn wrap(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let stream = SharedStream::new(stream);
-        // The completion path is used on the current-thread flavour only. On the multi-thread
-        // flavour, a receive submitted from one worker while another waits in the ring
-        // sometimes never completes (seen as 2 of 20 reset connections never reporting, in
-        // about 1 run of 4 of `net_reset`); until that is understood (the reactor's
-        // cross-thread submission, or task_work on a parked submitter), readiness it is.
         let uring = match crate::Handle::try_current() {
-            Some(h) if h.backend() == Backend::IoUring && h.flavor() == Flavor::CurrentThread => {
+            Some(h) if h.backend() == Backend::IoUring => {
                 Some(UringReader::new(stream.fd().clone()))
             }
             _ => None,
