@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The asyncio side of ringloop-bench: the same nine workloads, in Python's own event loop.
+"""The asyncio side of ringloop-bench: the same ten workloads, in Python's own event loop.
 
 `ringloop-bench` embeds this file and feeds it to `python3 - --loop asyncio ...` on stdin
 in each asyncio or uvloop cell, so the tutorial's own runtime stands in the table beside
@@ -12,7 +12,9 @@ It prints one JSON object on one line, the same sample the Rust runners print:
 and exits non-zero with a message on stderr when a count comes out wrong.
 
 Standard library only; uvloop is used when asked for with `--loop uvloop` (and must import).
-The shapes match the Rust runners line for line; see the ringloop-bench crate docs.
+Python 3.7 or later (asyncio.run). The shapes match the Rust runners line for line; see the
+ringloop-bench crate docs. tcp_echo uses asyncio's streams (start_server, open_connection,
+readexactly, write and drain), the level asyncio code is written at.
 `--durations K` prints the first K pseudo-random durations (microseconds), one a line, so a
 test can check that Python and Rust draw the same ones.
 """
@@ -28,6 +30,9 @@ MAX_SLEEP_US = 50_000
 SHARED_DEADLINE_NS = 50_000_000
 LONG_SLEEP = 1.0
 YIELD_TASKS = 64
+TCP_CONNECTIONS = 64
+TCP_MESSAGE = 1024
+ECHO_BUF = 4096
 
 
 class SplitMix64:
@@ -212,6 +217,67 @@ async def ping_pong(n, seed):
     return s
 
 
+def stamp(conn, rnd, tail):
+    """The message of round trip `rnd` on connection `conn`, as workload.rs stamps it."""
+    return ((conn << 32) | (rnd & 0xFFFFFFFF)).to_bytes(8, "little") + tail
+
+
+async def echo_client(reader, writer, conn, rounds):
+    tail = bytes([conn & 0xFF]) * (TCP_MESSAGE - 8)
+    for rnd in range(rounds):
+        msg = stamp(conn, rnd, tail)
+        writer.write(msg)
+        await writer.drain()
+        if await reader.readexactly(TCP_MESSAGE) != msg:
+            raise CountError(f"connection {conn}, round trip {rnd}: wrong echo")
+    writer.close()
+    await writer.wait_closed()
+    return rounds
+
+
+async def tcp_echo(n, seed):
+    rounds = max(1, n // TCP_CONNECTIONS)
+    loop = asyncio.get_running_loop()
+    accepted = 0
+    all_accepted = loop.create_future()
+    handlers = []
+
+    async def echo(reader, writer):
+        # start_server runs each connection's callback in a task of its own.
+        nonlocal accepted
+        handlers.append(asyncio.current_task())
+        accepted += 1
+        if accepted == TCP_CONNECTIONS:
+            all_accepted.set_result(None)
+        echoed = 0
+        while True:
+            data = await reader.read(ECHO_BUF)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+            echoed += len(data)
+        writer.close()
+        return echoed
+
+    # Set-up, not timed: 64 connections, each accepted and handed to its echo task.
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(TCP_CONNECTIONS)]
+    await all_accepted
+    start = time.perf_counter_ns()
+    tasks = [
+        asyncio.create_task(echo_client(r, w, conn, rounds))
+        for conn, (r, w) in enumerate(clients)
+    ]
+    s = sample(await join_sum(tasks), start)
+    echoed = sum([await h for h in handlers])
+    server.close()
+    await server.wait_closed()
+    expect_eq("tcp_echo bytes echoed", echoed, TCP_CONNECTIONS * rounds * TCP_MESSAGE)
+    return s
+
+
 WORKLOADS = {
     "sleep_many": sleep_many,
     "sleep_same_deadline": sleep_same_deadline,
@@ -222,6 +288,7 @@ WORKLOADS = {
     "yield_many": yield_many,
     "chained_spawn": chained_spawn,
     "ping_pong": ping_pong,
+    "tcp_echo": tcp_echo,
 }
 
 

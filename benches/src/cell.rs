@@ -89,7 +89,10 @@ pub fn spawn_cell(exe: &Path, cell: &CellArgs, timeout: Duration) -> Result<Cell
             kill_group(pid);
             // The kill makes wait4 return; its result no longer matters.
             let _ = rx.recv();
-            return Err(format!("killed after the {} s timeout", timeout.as_secs()));
+            return Err(format!(
+                "killed after the {} s timeout (hung, or slower than that: see --timeout)",
+                timeout.as_secs()
+            ));
         }
     };
     let (status, rusage) = waited.map_err(|e| format!("wait4: {e}"))?;
@@ -262,7 +265,10 @@ mod tests {
         let exe = fake_exe("hang", "sleep 60 & echo $! > \"$0.pid\"; wait");
         let started = std::time::Instant::now();
         let err = spawn_cell(&exe, &tiny_cell(), Duration::from_secs(1)).unwrap_err();
-        assert_eq!(err, "killed after the 1 s timeout");
+        assert_eq!(
+            err,
+            "killed after the 1 s timeout (hung, or slower than that: see --timeout)"
+        );
         assert!(started.elapsed() >= Duration::from_secs(1));
         let pidfile = format!("{}.pid", exe.display());
         let grandchild: libc::pid_t = std::fs::read_to_string(&pidfile)

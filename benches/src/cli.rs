@@ -35,7 +35,8 @@ OPTIONS:
     --out DIR          also write results.json, chart.svg and lateness.svg into DIR
     --format FORMAT    table (default) or json, on stdout
     --seed S           seed of the pseudo-random sleep durations (default: 0x5EED)
-    --timeout SECS     kill a cell that runs longer than this (default: 300)
+    --timeout SECS     kill a cell that runs longer than this and report it FAILED
+                       (default: 15 for the quick sizes, 300 with --full or -n)
     --list             list the workloads and runtimes, with why any runtime is unavailable
     -h, --help         this text
 ";
@@ -68,9 +69,19 @@ pub struct Options {
     pub format: Format,
     /// The seed of the duration generator.
     pub seed: u64,
-    /// How long one cell may run before it is killed.
-    pub timeout: Duration,
+    /// `--timeout`: how long one cell may run before it is killed; `None` for the default,
+    /// [`Options::cell_timeout`].
+    pub timeout: Option<Duration>,
 }
+
+/// The default cell timeout at the quick sizes: the slowest quick cell (an asyncio one) takes
+/// about a second, so a cell still running after this is hung, and the quick suite stays
+/// short even when a runtime hangs.
+pub const QUICK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The default cell timeout with `--full` or `-n`, whose cells can legitimately take minutes
+/// (asyncio with a million tasks).
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for Options {
     fn default() -> Options {
@@ -83,7 +94,7 @@ impl Default for Options {
             out: None,
             format: Format::Table,
             seed: DEFAULT_SEED,
-            timeout: Duration::from_secs(300),
+            timeout: None,
         }
     }
 }
@@ -95,6 +106,16 @@ impl Options {
             Some(n) => n,
             None if self.full => workload.full_n(),
             None => workload.quick_n(),
+        }
+    }
+
+    /// How long one cell may run before it is killed: `--timeout`, else [`QUICK_TIMEOUT`] at
+    /// the quick sizes and [`LONG_TIMEOUT`] with `--full` or `-n`.
+    pub fn cell_timeout(&self) -> Duration {
+        match self.timeout {
+            Some(t) => t,
+            None if self.full || self.n.is_some() => LONG_TIMEOUT,
+            None => QUICK_TIMEOUT,
         }
     }
 
@@ -180,7 +201,7 @@ where
             Long("seed") => opts.seed = parse_u64(&parser.value()?.string()?, "--seed")?,
             Long("timeout") => {
                 let secs = positive(&parser.value()?.string()?, "--timeout")?;
-                opts.timeout = Duration::from_secs(secs);
+                opts.timeout = Some(Duration::from_secs(secs));
             }
             Long("cell") => cell = true,
             Long("list") => list = true,
@@ -281,12 +302,15 @@ mod tests {
     fn no_arguments_is_the_quick_suite_on_everything() {
         let o = run(&[]);
         assert_eq!(o, Options::default());
-        assert_eq!(o.workloads.len(), 9);
+        assert_eq!(o.workloads, Workload::ALL);
+        assert_eq!(o.workloads.len(), 10);
+        assert!(o.workloads.contains(&Workload::TcpEcho));
         assert_eq!(o.runtimes, runners::ids());
         assert_eq!(o.reps, 3);
         assert_eq!(o.format, Format::Table);
         assert_eq!(o.n_for(Workload::SleepMany), Workload::SleepMany.quick_n());
         assert_eq!(o.seed, 0x5EED);
+        assert_eq!(o.cell_timeout(), QUICK_TIMEOUT);
     }
 
     #[test]
@@ -315,7 +339,25 @@ mod tests {
         assert_eq!(o.out, Some(PathBuf::from("/tmp/x")));
         assert_eq!(o.format, Format::Json);
         assert_eq!(o.seed, 16);
-        assert_eq!(o.timeout, Duration::from_secs(9));
+        assert_eq!(o.cell_timeout(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn tcp_echo_is_a_workload_with_its_own_sizes() {
+        let o = run(&["--workload", "tcp_echo,ping_pong"]);
+        assert_eq!(o.workloads, [Workload::TcpEcho, Workload::PingPong]);
+        assert_eq!(o.n_for(Workload::TcpEcho), 12_800);
+        assert_eq!(run(&["--full"]).n_for(Workload::TcpEcho), 1_000_000);
+    }
+
+    #[test]
+    fn the_cell_timeout_grows_with_the_sizes_unless_given() {
+        assert_eq!(run(&[]).cell_timeout(), QUICK_TIMEOUT);
+        assert_eq!(run(&["--full"]).cell_timeout(), LONG_TIMEOUT);
+        assert_eq!(run(&["-n", "5"]).cell_timeout(), LONG_TIMEOUT);
+        let o = run(&["--full", "--timeout", "2"]);
+        assert_eq!(o.cell_timeout(), Duration::from_secs(2));
+        assert!(err(&["--timeout", "0"]).contains("--timeout must be at least 1"));
     }
 
     #[test]

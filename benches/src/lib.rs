@@ -10,7 +10,7 @@
 //!
 //! # What is measured
 //!
-//! Nine workloads, each a *shape* that every runtime implements with its own primitives, on the
+//! Ten workloads, each a *shape* that every runtime implements with its own primitives, on the
 //! same sizes and the same pseudo-random durations. N is the workload's size (`-n`, or the
 //! quick and `--full` defaults in [`workload::Workload`]).
 //!
@@ -25,7 +25,15 @@
 //! | `yield_many` | 64 tasks each yield max(1, N/64) times | wall / yields |
 //! | `chained_spawn` | each task spawns the next, N deep; the last one signals its depth (must be N) | wall / N |
 //! | `ping_pong` | two tasks exchange N round trips over two bounded(1) channels; every echo checked | wall / N |
+//! | `tcp_echo` | 64 TCP connections on 127.0.0.1, each with an echo server task; each connection's client task makes max(1, N/64) round trips of a 1 KiB message, every reply checked byte for byte, and the server tasks' byte count checked at the end | wall / round trips |
 //!
+//! `tcp_echo` is bounded: 64 connections, loopback only, N round trips. Its set-up (bind, 64
+//! connects and accepts, one echo task spawned per accepted socket, `TCP_NODELAY` on both
+//! ends) is outside the wall time, which runs from spawning the 64 client tasks to the last
+//! one's end. Each runtime uses its own idiomatic TCP API: ringloop's and tokio's
+//! `net::{TcpListener, TcpStream}`, smol's `net` (async-net), and asyncio's streams
+//! (`start_server`, `open_connection`) in the Python rows. Its `ns_per_op` is ns per round
+//! trip, and `ops_per_sec` round trips per second, DESIGN.md's unit for it.
 //! Durations: SplitMix64 seeded with `--seed` (default `0x5EED`); duration i is
 //! `next() % 50_000` microseconds ([`workload::durations`]). The Python script has an exact
 //! copy, and a test compares the two.
@@ -57,12 +65,20 @@
 //! # Output
 //!
 //! A table on stdout (or a JSON array with `--format json`, one object per row with
-//! `workload`, `runtime`, `n`, `ns_per_op`, `wall_ms`, `min_ns_per_op`, `max_ns_per_op`,
-//! `peak_rss_kb`, and `lateness` percentiles for `lateness`); with `--out DIR`, also
-//! `results.json`, `chart.svg` and `lateness.svg` ([`chart`]). A progress bar is drawn on
-//! stderr when it is a terminal. The exit status is 1 when any row failed, 2 on bad arguments.
+//! `workload`, `runtime`, `n`, `unit`, `ns_per_op`, `wall_ms`, `min_ns_per_op`,
+//! `max_ns_per_op`, `ops_per_sec`, `peak_rss_kb`, `ratio_to_best_peer` for ringloop rows, and
+//! `lateness` percentiles for `lateness`); with `--out DIR`, also `results.json`,
+//! `chart.svg` and `lateness.svg` ([`chart`]). A progress bar is drawn on stderr when it is a
+//! terminal. The exit status is 1 when any row failed, 2 on bad arguments.
 //!
-//! Not measured yet: `tcp_echo` waits for ringloop's networking.
+//! A cell that does not finish within the timeout (`--timeout`; 15 s at the quick sizes, 300 s
+//! with `--full` or `-n`) is killed with its process group and its row reads
+//! `FAILED: killed after the 15 s timeout ...`: a runtime that hangs costs the suite one
+//! timeout per workload, not the whole run.
+//!
+//! A runtime that cannot run here is left out and named once, with the reason, under the
+//! table: no io_uring in the kernel, no `python3` on `PATH` (or one older than 3.7), or no
+//! `uvloop` module. The quick suite still runs everything else.
 
 pub mod cell;
 pub mod chart;

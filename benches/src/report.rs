@@ -4,7 +4,9 @@
 //! repetition the figure of merit is `ns_per_op` = wall / operations (for `lateness`, the
 //! median lateness of that repetition instead). The report gives the **median** over the
 //! repetitions with the **min** and **max** beside it, so a reader sees the spread, and the
-//! largest peak RSS any repetition reached.
+//! largest peak RSS any repetition reached. `ops_per_sec` is the median turned into a
+//! throughput (1e9 / `ns_per_op`): round trips per second for `tcp_echo`, the figure DESIGN.md
+//! states its TCP target in. The `unit` column says what one operation is.
 //!
 //! Ratios: for each workload the *best peer* is the lowest median `ns_per_op` among the
 //! rows that are not ringloop. Each ringloop row shows its median divided by that: below 1.00
@@ -49,6 +51,8 @@ pub struct Row {
     pub runtime: String,
     /// The workload's size.
     pub n: u64,
+    /// What one operation is, and so what `ns_per_op` measures (`ns/TCP round trip`, ...).
+    pub unit: String,
     /// Repetitions that succeeded.
     pub reps: u32,
     /// Median over repetitions of ns per operation (median lateness in ns for `lateness`).
@@ -60,6 +64,10 @@ pub struct Row {
     /// The slowest repetition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ns_per_op: Option<f64>,
+    /// The median as a throughput: operations per second, `1e9 / ns_per_op` (round trips per
+    /// second for `tcp_echo`). Absent for `lateness`, whose figure is a delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops_per_sec: Option<f64>,
     /// Median wall time of the workload body, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_ms: Option<f64>,
@@ -92,10 +100,12 @@ impl Row {
             workload: workload.name().into(),
             runtime: runtime.into(),
             n,
+            unit: workload.short_unit().into(),
             reps: 0,
             ns_per_op: None,
             min_ns_per_op: None,
             max_ns_per_op: None,
+            ops_per_sec: None,
             wall_ms: None,
             peak_rss_kb: None,
             ratio_to_best_peer: None,
@@ -132,6 +142,10 @@ impl Row {
         row.ns_per_op = Some(median(&per_op));
         row.min_ns_per_op = per_op.iter().copied().reduce(f64::min);
         row.max_ns_per_op = per_op.iter().copied().reduce(f64::max);
+        row.ops_per_sec = row
+            .ns_per_op
+            .filter(|&ns| workload.has_throughput() && ns > 0.0)
+            .map(|ns| 1e9 / ns);
         row.wall_ms = Some(median(&wall));
         row.peak_rss_kb = ok.iter().map(|o| o.peak_rss_kb).max();
         if workload == Workload::Lateness {
@@ -213,14 +227,24 @@ fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_else(|| "-".into())
 }
 
-/// The table for stdout: one line per row, a ratio column for ringloop, then the lateness
-/// percentiles, then every failure with its reason.
+/// A rate with a k or M suffix: `78.1k`, `1.23M`; `-` when there is none.
+fn rate(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 1e6 => format!("{:.3}M", v / 1e6),
+        Some(v) if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        Some(v) => format!("{v:.0}"),
+    }
+}
+
+/// The table for stdout: one line per row, a ratio column for ringloop and the unit last,
+/// then the lateness percentiles, then every failure with its reason.
 pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}",
-        "workload", "runtime", "n", "ns/op", "min", "max", "wall ms", "peak MB", "vs best"
+        "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}  unit",
+        "workload", "runtime", "n", "ns/op", "min", "max", "ops/s", "wall ms", "peak MB", "vs best"
     );
     let mut last = "";
     for r in rows {
@@ -246,18 +270,20 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}  {}",
             r.workload,
             r.runtime,
             r.n,
             opt(r.ns_per_op),
             opt(r.min_ns_per_op),
             opt(r.max_ns_per_op),
+            rate(r.ops_per_sec),
             opt(r.wall_ms),
             r.peak_rss_kb
                 .map(|kb| format!("{:.1}", kb as f64 / 1024.0))
                 .unwrap_or_else(|| "-".into()),
-            ratio
+            ratio,
+            r.unit
         );
     }
     let late: Vec<&Row> = rows.iter().filter(|r| r.lateness.is_some()).collect();
@@ -289,7 +315,8 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nns/op: median of the repetitions (lateness: median lateness in ns); \
+        "\nns/op: median of the repetitions, in the row's unit (lateness: median lateness in ns); \
+         ops/s: the median as a throughput (tcp_echo: round trips per second);\n\
          vs best: ringloop's ns/op over the best peer's, below 1.00 is faster."
     );
     for (id, why) in unavailable {
@@ -336,6 +363,8 @@ mod tests {
         assert_eq!(r.max_ns_per_op, Some(300.0));
         assert_eq!(r.wall_ms, Some(0.02));
         assert_eq!(r.peak_rss_kb, Some(30));
+        assert_eq!(r.ops_per_sec, Some(5_000_000.0));
+        assert_eq!(r.unit, "ns/task");
         assert_eq!(r.reps, 3);
         assert_eq!(median(&[1.0, 4.0, 2.0, 3.0]), 2.5);
     }
@@ -376,6 +405,25 @@ mod tests {
     }
 
     #[test]
+    fn tcp_echo_rows_give_round_trips_per_second_and_say_so() {
+        // 12 800 round trips in 128 ms: 10 µs each, 100 000 per second.
+        let o = [outcome(12_800, 128_000_000, 9000)];
+        let r = Row::from_outcomes(Workload::TcpEcho, "tokio-mt", 12_800, &o);
+        assert_eq!(r.ns_per_op, Some(10_000.0));
+        assert_eq!(r.ops_per_sec, Some(100_000.0));
+        assert_eq!(r.unit, "ns/TCP round trip");
+        let table = to_table(&[r], &[]);
+        let line = table.lines().nth(1).unwrap();
+        assert!(line.starts_with("tcp_echo"), "{table}");
+        assert!(line.contains(" 100.0k "), "{line}");
+        assert!(line.ends_with("ns/TCP round trip"), "{line}");
+        assert!(table.lines().next().unwrap().ends_with("unit"), "{table}");
+        assert_eq!(rate(Some(1_234_567.0)), "1.235M");
+        assert_eq!(rate(Some(999.0)), "999");
+        assert_eq!(rate(None), "-");
+    }
+
+    #[test]
     fn json_shape_has_the_documented_keys() {
         let late = Ok(CellOutcome {
             sample: Sample {
@@ -403,6 +451,7 @@ mod tests {
             "min_ns_per_op",
             "max_ns_per_op",
             "peak_rss_kb",
+            "unit",
         ] {
             assert!(arr[0].get(key).is_some(), "lateness row lacks {key}");
             assert!(arr[1].get(key).is_some(), "sleep row lacks {key}");
@@ -414,6 +463,13 @@ mod tests {
         assert_eq!(l["max_us"], 4.0);
         assert_eq!(l["early"], 1);
         assert!(arr[1].get("lateness").is_none());
+        assert_eq!(arr[0]["unit"], "ns late (p50)");
+        assert!(
+            arr[0].get("ops_per_sec").is_none(),
+            "lateness is no throughput"
+        );
+        assert_eq!(arr[1]["ops_per_sec"], 100_000.0);
+        assert_eq!(arr[1]["unit"], "ns/task");
         assert!(arr[0].get("lateness_ns").is_none(), "raw samples stay out");
         assert_eq!(arr[1]["ns_per_op"], 10_000.0);
         assert_eq!(arr[1]["n"], 100);

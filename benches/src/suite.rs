@@ -58,7 +58,7 @@ pub fn run(opts: &Options, exe: &Path) -> SuiteResult {
             "{} n={} on {}, rep {rep}",
             cell.workload, cell.params.n, cell.runtime
         ));
-        let outcome = spawn_cell(exe, cell, opts.timeout);
+        let outcome = spawn_cell(exe, cell, opts.cell_timeout());
         bar.inc(1);
         outcome
     });

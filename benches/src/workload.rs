@@ -5,7 +5,7 @@
 //! implements the same shape with its own primitives, and this module holds what they share so
 //! that "the same shape" can be checked rather than trusted:
 //!
-//! - [`Workload`]: the nine names, their default sizes in the quick suite and in `--full`.
+//! - [`Workload`]: the ten names, their default sizes in the quick suite and in `--full`.
 //! - [`SplitMix64`] and [`durations`]: the pseudo-random sleep durations of `sleep_many`. The
 //!   Python script carries a line-by-line copy (masked to 64 bits); a test runs both and
 //!   compares them.
@@ -34,6 +34,15 @@ pub const LONG_SLEEP: Duration = Duration::from_secs(1);
 /// How many tasks `yield_many` spreads its yields over.
 pub const YIELD_TASKS: u64 = 64;
 
+/// How many connections `tcp_echo` spreads its round trips over.
+pub const TCP_CONNECTIONS: u64 = 64;
+
+/// The size of one `tcp_echo` message, sent and echoed back whole: 1 KiB.
+pub const TCP_MESSAGE: usize = 1024;
+
+/// The read buffer of every `tcp_echo` server task: whatever one read returns is written back.
+pub const ECHO_BUF: usize = 4096;
+
 /// One benchmark shape. The crate documentation describes each one in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Workload {
@@ -55,11 +64,14 @@ pub enum Workload {
     ChainedSpawn,
     /// Two tasks exchange N round trips over two bounded(1) channels.
     PingPong,
+    /// 64 TCP connections on 127.0.0.1, each N/64 round trips of a 1 KiB message through an
+    /// echo server task.
+    TcpEcho,
 }
 
 impl Workload {
     /// Every workload, in the order the report lists them.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::SleepMany,
         Workload::SleepSameDeadline,
         Workload::TimerChurn,
@@ -69,6 +81,7 @@ impl Workload {
         Workload::YieldMany,
         Workload::ChainedSpawn,
         Workload::PingPong,
+        Workload::TcpEcho,
     ];
 
     /// The workload's fixed name, as `--workload` takes it and the report prints it.
@@ -83,6 +96,7 @@ impl Workload {
             Workload::YieldMany => "yield_many",
             Workload::ChainedSpawn => "chained_spawn",
             Workload::PingPong => "ping_pong",
+            Workload::TcpEcho => "tcp_echo",
         }
     }
 
@@ -104,6 +118,7 @@ impl Workload {
             Workload::SpawnJoin | Workload::ChainedSpawn => 10_000,
             Workload::YieldMany => 32_000,
             Workload::PingPong => 10_000,
+            Workload::TcpEcho => 12_800,
         }
     }
 
@@ -121,6 +136,7 @@ impl Workload {
         match self {
             Workload::Lateness => "median lateness, ns",
             Workload::PingPong => "ns per round trip",
+            Workload::TcpEcho => "ns per 1 KiB TCP round trip",
             Workload::SpawnJoin | Workload::ChainedSpawn => "ns per task",
             Workload::SleepMany | Workload::SleepSameDeadline => "ns per sleeping task",
             Workload::TimerChurn => "ns per create+cancel",
@@ -129,12 +145,34 @@ impl Workload {
         }
     }
 
+    /// The short unit of the table's `unit` column: what one operation is.
+    pub fn short_unit(self) -> &'static str {
+        match self {
+            Workload::Lateness => "ns late (p50)",
+            Workload::PingPong => "ns/round trip",
+            Workload::TcpEcho => "ns/TCP round trip",
+            Workload::SpawnJoin | Workload::ChainedSpawn => "ns/task",
+            Workload::SleepMany | Workload::SleepSameDeadline => "ns/task",
+            Workload::TimerChurn => "ns/timer",
+            Workload::TimeoutReady => "ns/timeout",
+            Workload::YieldMany => "ns/yield",
+        }
+    }
+
+    /// Whether `ns_per_op` is a time per operation, so that its inverse is a throughput
+    /// (operations per second): every workload but `lateness`, whose figure is a delay.
+    pub fn has_throughput(self) -> bool {
+        self != Workload::Lateness
+    }
+
     /// The number of operations a correct cell of size `n` completes, which its `Sample::ops`
     /// must equal: `n` everywhere except `yield_many`, which runs
-    /// [`yield_per_task`]`(n)` yields in each of its 64 tasks.
+    /// [`yield_per_task`]`(n)` yields in each of its 64 tasks, and `tcp_echo`, which runs
+    /// [`round_trips_per_connection`]`(n)` round trips on each of its 64 connections.
     pub fn expected_ops(self, n: u64) -> u64 {
         match self {
             Workload::YieldMany => YIELD_TASKS * yield_per_task(n),
+            Workload::TcpEcho => TCP_CONNECTIONS * round_trips_per_connection(n),
             _ => n,
         }
     }
@@ -150,6 +188,31 @@ impl fmt::Display for Workload {
 /// measures something.
 pub fn yield_per_task(n: u64) -> u64 {
     (n / YIELD_TASKS).max(1)
+}
+
+/// The round trips each of `tcp_echo`'s 64 connections makes: N/64, but at least one.
+pub fn round_trips_per_connection(n: u64) -> u64 {
+    (n / TCP_CONNECTIONS).max(1)
+}
+
+/// The first `tcp_echo` message of connection `conn`: its first 8 bytes are stamped with the
+/// round trip by [`stamp_message`], the other 1016 are the connection's number (low byte), so
+/// a reply that comes back on the wrong connection or from the wrong round trip differs.
+pub fn echo_message(conn: u64) -> Vec<u8> {
+    let mut msg = vec![conn as u8; TCP_MESSAGE];
+    stamp_message(&mut msg, conn, 0);
+    msg
+}
+
+/// Stamps `msg` for round trip `round` of connection `conn`: its first 8 bytes become
+/// `conn << 32 | round`, little-endian. The Python script stamps the same bytes.
+pub fn stamp_message(msg: &mut [u8], conn: u64, round: u64) {
+    msg[..8].copy_from_slice(&((conn << 32) | (round & 0xFFFF_FFFF)).to_le_bytes());
+}
+
+/// The bytes `tcp_echo`'s server tasks must have echoed in all: every round trip's message.
+pub fn echo_bytes(n: u64) -> u64 {
+    Workload::TcpEcho.expected_ops(n) * TCP_MESSAGE as u64
 }
 
 /// The sum `spawn_join` must find: the task indices `0 + 1 + ... + (n - 1)`.
@@ -321,10 +384,27 @@ mod tests {
         assert_eq!(Workload::YieldMany.expected_ops(640), 640);
         assert_eq!(Workload::YieldMany.expected_ops(700), 640);
         assert_eq!(Workload::YieldMany.expected_ops(1), 64);
+        assert_eq!(Workload::TcpEcho.expected_ops(12_800), 12_800);
+        assert_eq!(Workload::TcpEcho.expected_ops(200), 192);
+        assert_eq!(Workload::TcpEcho.expected_ops(1), 64);
+        assert_eq!(echo_bytes(128), 128 * 1024);
         assert_eq!(index_sum(0), 0);
         assert_eq!(index_sum(1), 0);
         assert_eq!(index_sum(4), 6);
         assert_eq!(index_sum(1_000_000), 499_999_500_000);
+    }
+
+    #[test]
+    fn echo_messages_differ_by_connection_and_round() {
+        let mut a = echo_message(3);
+        assert_eq!(a.len(), TCP_MESSAGE);
+        assert_eq!(&a[..8], &(3u64 << 32).to_le_bytes());
+        assert!(a[8..].iter().all(|&b| b == 3));
+        let first = a.clone();
+        stamp_message(&mut a, 3, 1);
+        assert_ne!(a, first);
+        assert_eq!(a[8..], first[8..]);
+        assert_ne!(echo_message(4), first);
     }
 
     #[test]

@@ -112,7 +112,9 @@ mod tests {
     /// The tiny-N run: every workload on every in-process runtime available here, with its
     /// counts checked. No timing is asserted. (The ringloop rows join in by themselves once
     /// they report available. The Python rows start an interpreter per cell whatever the
-    /// caller; `tests/command.rs` runs them, through the real binary.)
+    /// caller; `tests/command.rs` runs them, through the real binary. `tcp_echo` runs in
+    /// `tests/tcp_echo.rs`, each runtime in a child process with a deadline: a network hang
+    /// in this process would hang the whole test run instead of failing one test.)
     #[test]
     fn every_available_runtime_runs_every_workload_at_tiny_n() {
         let mut ran = 0;
@@ -124,7 +126,10 @@ mod tests {
                 eprintln!("skipping {}: {why}", runner.id());
                 continue;
             }
-            for w in Workload::ALL {
+            for w in Workload::ALL
+                .into_iter()
+                .filter(|&w| w != Workload::TcpEcho)
+            {
                 let n = if w == Workload::Lateness { 20 } else { 130 };
                 let params = Params { n, seed: 7 };
                 let sample = runner
@@ -138,6 +143,6 @@ mod tests {
             }
         }
         // At least tokio-ct, tokio-mt and smol are always available.
-        assert!(ran >= 3 * Workload::ALL.len(), "only {ran} cells ran");
+        assert!(ran >= 3 * (Workload::ALL.len() - 1), "only {ran} cells ran");
     }
 }

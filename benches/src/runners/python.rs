@@ -59,7 +59,7 @@ pub fn interpreter() -> Result<String, String> {
             }
             let named = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
             let out = Command::new(&named)
-                .args(["-c", "import asyncio, sys; print(sys.executable)"])
+                .args(["-c", PROBE])
                 .output()
                 .map_err(|e| format!("cannot run {named}: {e}"))?;
             if !out.status.success() {
@@ -68,10 +68,37 @@ pub fn interpreter() -> Result<String, String> {
                     last_line(&out.stderr)
                 ));
             }
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let mut lines = stdout.lines().map(str::trim);
+            let path = lines.next().unwrap_or("").to_string();
+            let version = lines.next().unwrap_or("");
+            check_version(&named, version)?;
             Ok(if path.is_empty() { named } else { path })
         })
         .clone()
+}
+
+/// What the interpreter is asked before it is used: its real path, then its version.
+const PROBE: &str =
+    "import asyncio, sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])";
+
+/// The oldest Python the script runs on: it needs `asyncio.run` (3.7).
+const MIN_PYTHON: (u32, u32) = (3, 7);
+
+/// Checks the `major.minor` the probe printed against [`MIN_PYTHON`].
+fn check_version(named: &str, version: &str) -> Result<(), String> {
+    let parsed = version
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    match parsed {
+        Some(v) if v >= MIN_PYTHON => Ok(()),
+        Some(_) => Err(format!(
+            "{named} is Python {version}; the bundled script needs {}.{} or later \
+             (set {PYTHON_ENV} to a newer interpreter)",
+            MIN_PYTHON.0, MIN_PYTHON.1
+        )),
+        None => Err(format!("{named} reported no version ({version:?})")),
+    }
 }
 
 /// The last non-empty line of a process's output, for error messages.
@@ -193,6 +220,19 @@ mod tests {
                 .collect();
             assert_eq!(script_durations_us(seed, 500).unwrap(), rust, "seed {seed}");
         }
+    }
+
+    #[test]
+    fn old_or_odd_interpreters_are_refused_with_the_reason() {
+        assert!(check_version("python3", "3.7").is_ok());
+        assert!(check_version("python3", "3.13").is_ok());
+        assert!(check_version("python3", "4.0").is_ok());
+        let e = check_version("python3", "3.6").unwrap_err();
+        assert!(e.contains("python3 is Python 3.6"), "{e}");
+        assert!(e.contains("needs 3.7 or later"), "{e}");
+        assert!(e.contains(PYTHON_ENV), "{e}");
+        assert!(check_version("python3", "2.7").is_err());
+        assert!(check_version("python3", "").is_err());
     }
 
     #[test]

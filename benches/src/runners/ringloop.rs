@@ -20,6 +20,13 @@
 //! | `yield_many` | `task::yield_now` | [`ringloop::yield_now`] (asyncio's `sleep(0)`) |
 //! | `chained_spawn` | a `oneshot` for the end of the chain | a [`Queue`] of size 1 |
 //! | `ping_pong` | two `mpsc::channel(1)`, hang-up by dropping the sender | two `Queue::new(1)`, hang-up by [`Queue::shutdown`] (Python 3.13's) |
+//! | `tcp_echo` | `tokio::net::{TcpListener, TcpStream}`, `read_exact`, `write_all` | [`TcpListener`], [`TcpStream`]: `read` in a loop for the exact reply, `write_all` |
+//!
+//! `tcp_echo` uses ringloop's socket types, the level tokio's and smol's rows use, rather than
+//! its asyncio streams ([`ringloop::streams`], which buffer on top of them); the Python rows
+//! use asyncio's streams, the level asyncio code is written at. On the io_uring backend a
+//! [`TcpStream`] read is a completion-based receive into a runtime-owned buffer; on epoll it is
+//! edge-triggered readiness and `read(2)`.
 //!
 //! One difference in what is measured: tokio's `timeout` builds its `Sleep` up front (it
 //! registers nothing until polled), while ringloop's `wait_for` arms its timer only when the
@@ -32,11 +39,13 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
+use ringloop::net::{TcpListener, TcpStream};
 use ringloop::sync::Queue;
 use ringloop::{Backend, BackendChoice, Flavor, Runtime, Task};
 
 use super::{expect_eq, Runner};
 use crate::workload::{self, Params, Sample, Workload, LONG_SLEEP, SHARED_DEADLINE, YIELD_TASKS};
+use crate::workload::{ECHO_BUF, TCP_CONNECTIONS, TCP_MESSAGE};
 
 /// Worker threads of the multi-thread rows: one per core of this project's 2-core machines.
 const WORKERS: usize = 2;
@@ -121,6 +130,7 @@ impl Runner for Ringloop {
             Workload::YieldMany => rt.create_task(yield_many(p)),
             Workload::ChainedSpawn => rt.create_task(chained_spawn(p)),
             Workload::PingPong => rt.create_task(ping_pong(p)),
+            Workload::TcpEcho => rt.create_task(tcp_echo(p)),
         };
         rt.block_on(task)
             .map_err(|e| format!("the workload task failed: {e}"))?
@@ -304,4 +314,101 @@ async fn ping_pong(p: Params) -> Result<Sample, String> {
         .await
         .map_err(|e| format!("the echo task failed: {e}"))?;
     Ok(Sample::new(echoed, wall))
+}
+
+/// One echo server task: writes back whatever it reads until end of stream; returns the
+/// bytes echoed.
+async fn echo(stream: TcpStream) -> Result<u64, String> {
+    let mut buf = vec![0u8; ECHO_BUF];
+    let mut echoed = 0;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("echo read: {e}"))?;
+        if n == 0 {
+            return Ok(echoed);
+        }
+        stream
+            .write_all(&buf[..n])
+            .await
+            .map_err(|e| format!("echo write: {e}"))?;
+        echoed += n as u64;
+    }
+}
+
+/// Reads exactly `buf.len()` bytes (ringloop's `TcpStream` has no `read_exact`: asyncio's
+/// `readexactly` lives on the `StreamReader`).
+async fn read_exact(stream: &TcpStream, mut buf: &mut [u8]) -> Result<(), String> {
+    while !buf.is_empty() {
+        match stream.read(buf).await {
+            Ok(0) => return Err("the echo server closed the connection early".into()),
+            Ok(n) => buf = &mut buf[n..],
+            Err(e) => return Err(format!("client read: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// One client: `rounds` round trips of a 1 KiB message, each reply checked byte for byte; the
+/// stream is closed when the task ends, which ends its echo task.
+async fn echo_client(stream: TcpStream, conn: u64, rounds: u64) -> Result<u64, String> {
+    let mut msg = workload::echo_message(conn);
+    let mut reply = vec![0u8; TCP_MESSAGE];
+    for round in 0..rounds {
+        workload::stamp_message(&mut msg, conn, round);
+        stream
+            .write_all(&msg)
+            .await
+            .map_err(|e| format!("client write: {e}"))?;
+        read_exact(&stream, &mut reply).await?;
+        if reply != msg {
+            return Err(format!("connection {conn}, round trip {round}: wrong echo"));
+        }
+    }
+    Ok(rounds)
+}
+
+/// `tcp_echo`: the crate docs describe the shape. Public so that the criterion bench measures
+/// the very same body.
+pub async fn tcp_echo(p: Params) -> Result<Sample, String> {
+    let rounds = workload::round_trips_per_connection(p.n);
+    // Set-up, not timed: 64 connections, each accepted and handed to its echo task.
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..TCP_CONNECTIONS {
+        let client = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (server, _) = listener
+            .accept()
+            .await
+            .map_err(|e| format!("accept: {e}"))?;
+        for s in [&client, &server] {
+            s.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+        }
+        servers.push(ringloop::create_task(echo(server)));
+        clients.push(client);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(0..)
+        .map(|(stream, conn)| ringloop::create_task(echo_client(stream, conn, rounds)))
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.map_err(|e| format!("a client failed: {e}"))??;
+    }
+    let wall = start.elapsed();
+    let mut echoed = 0;
+    for t in servers {
+        echoed += t.await.map_err(|e| format!("an echo task failed: {e}"))??;
+    }
+    expect_eq("tcp_echo bytes echoed", echoed, workload::echo_bytes(p.n))?;
+    Ok(Sample::new(done, wall))
 }

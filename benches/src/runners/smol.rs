@@ -10,8 +10,10 @@
 //! The primitives used, per workload: `Timer::after`, `Timer::at`, a pinned `Timer` polled
 //! once with a no-op waker and dropped (`timer_churn`), `future::or` of `ready` against a
 //! `Timer` (smol has no `timeout`; `or` polls the ready side first, as tokio's `timeout` does),
-//! `Executor::spawn` + `Task`, `future::yield_now`, and `channel::bounded(1)` (async-channel)
-//! for the end of the chain and for `ping_pong`.
+//! `Executor::spawn` + `Task`, `future::yield_now`, `channel::bounded(1)` (async-channel)
+//! for the end of the chain and for `ping_pong`, and `smol::net`'s `TcpListener` and
+//! `TcpStream` (async-net, on async-io's epoll reactor) with futures-lite's `read_exact` and
+//! `write_all` for `tcp_echo`.
 
 use std::future::Future;
 use std::pin::pin;
@@ -19,10 +21,13 @@ use std::task::{Context, Waker};
 use std::time::Instant;
 
 use smol::channel::{self, Sender};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
 use smol::{future, Executor, Task, Timer};
 
 use super::{expect_eq, Runner};
 use crate::workload::{self, Params, Sample, Workload, LONG_SLEEP, SHARED_DEADLINE, YIELD_TASKS};
+use crate::workload::{ECHO_BUF, TCP_CONNECTIONS, TCP_MESSAGE};
 
 /// The executor every task of the cell is spawned on.
 type Ex = &'static Executor<'static>;
@@ -52,6 +57,7 @@ impl Runner for Smol {
             Workload::YieldMany => ex.spawn(yield_many(ex, p)),
             Workload::ChainedSpawn => ex.spawn(chained_spawn(ex, p)),
             Workload::PingPong => ex.spawn(ping_pong(ex, p)),
+            Workload::TcpEcho => ex.spawn(tcp_echo(ex, p)),
         };
         smol::block_on(ex.run(task))
     }
@@ -230,4 +236,87 @@ async fn ping_pong(ex: Ex, p: Params) -> Result<Sample, String> {
     let wall = start.elapsed();
     drop(ping_tx);
     Ok(Sample::new(echo.await, wall))
+}
+
+/// One echo server task: writes back whatever it reads until end of stream; returns the
+/// bytes echoed.
+async fn echo(mut stream: TcpStream) -> Result<u64, String> {
+    let mut buf = vec![0u8; ECHO_BUF];
+    let mut echoed = 0;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("echo read: {e}"))?;
+        if n == 0 {
+            return Ok(echoed);
+        }
+        stream
+            .write_all(&buf[..n])
+            .await
+            .map_err(|e| format!("echo write: {e}"))?;
+        echoed += n as u64;
+    }
+}
+
+/// One client: `rounds` round trips of a 1 KiB message, each reply checked byte for byte.
+async fn echo_client(mut stream: TcpStream, conn: u64, rounds: u64) -> Result<u64, String> {
+    let mut msg = workload::echo_message(conn);
+    let mut reply = vec![0u8; TCP_MESSAGE];
+    for round in 0..rounds {
+        workload::stamp_message(&mut msg, conn, round);
+        stream
+            .write_all(&msg)
+            .await
+            .map_err(|e| format!("client write: {e}"))?;
+        stream
+            .read_exact(&mut reply)
+            .await
+            .map_err(|e| format!("client read: {e}"))?;
+        if reply != msg {
+            return Err(format!("connection {conn}, round trip {round}: wrong echo"));
+        }
+    }
+    Ok(rounds)
+}
+
+async fn tcp_echo(ex: Ex, p: Params) -> Result<Sample, String> {
+    let rounds = workload::round_trips_per_connection(p.n);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..TCP_CONNECTIONS {
+        let client = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (server, _) = listener
+            .accept()
+            .await
+            .map_err(|e| format!("accept: {e}"))?;
+        for s in [&client, &server] {
+            s.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+        }
+        servers.push(ex.spawn(echo(server)));
+        clients.push(client);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(0..)
+        .map(|(stream, conn)| ex.spawn(echo_client(stream, conn, rounds)))
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await?;
+    }
+    let wall = start.elapsed();
+    let mut echoed = 0;
+    for t in servers {
+        echoed += t.await?;
+    }
+    expect_eq("tcp_echo bytes echoed", echoed, workload::echo_bytes(p.n))?;
+    Ok(Sample::new(done, wall))
 }

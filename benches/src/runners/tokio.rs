@@ -3,24 +3,30 @@
 //!
 //! Every workload body runs inside a spawned task (`rt.block_on(rt.spawn(body))`), as the
 //! ringloop rows and the Python script do, so no runtime gets the cheaper "run on the
-//! `block_on` thread" path for free. Only the `time` driver is enabled: no workload here does
-//! I/O.
+//! `block_on` thread" path for free. The `time` driver is enabled for every workload, and the
+//! I/O driver for `tcp_echo` only: the other workloads do no I/O, and tokio parks its threads
+//! differently when it has an I/O driver (in `epoll_wait` instead of on a condition variable).
 //!
 //! The primitives used, per workload: `time::sleep`, `time::sleep_until`, a pinned `Sleep`
 //! polled once with a no-op waker and dropped (`timer_churn`), `time::timeout` around
 //! `std::future::ready`, `task::spawn` + `JoinHandle`, `task::yield_now`, a `oneshot` for the
-//! end of the chain, and two `mpsc::channel(1)` for `ping_pong`.
+//! end of the chain, two `mpsc::channel(1)` for `ping_pong`, and `tokio::net`'s
+//! `TcpListener` and `TcpStream` with `AsyncReadExt::read_exact` and
+//! `AsyncWriteExt::write_all` for `tcp_echo`.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time;
 
 use super::{expect_eq, Runner};
 use crate::workload::{self, Params, Sample, Workload, LONG_SLEEP, SHARED_DEADLINE, YIELD_TASKS};
+use crate::workload::{ECHO_BUF, TCP_CONNECTIONS, TCP_MESSAGE};
 
 /// One tokio runtime flavour.
 pub struct Tokio {
@@ -51,16 +57,18 @@ impl Runner for Tokio {
     }
 
     fn run(&self, workload: Workload, params: &Params) -> Result<Sample, String> {
-        let rt = if self.multi_thread {
+        let mut builder = if self.multi_thread {
             tokio::runtime::Builder::new_multi_thread()
-                .enable_time()
-                .build()
         } else {
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
+        };
+        builder.enable_time();
+        if workload == Workload::TcpEcho {
+            builder.enable_io();
         }
-        .map_err(|e| format!("cannot build the tokio runtime: {e}"))?;
+        let rt = builder
+            .build()
+            .map_err(|e| format!("cannot build the tokio runtime: {e}"))?;
         let p = *params;
         let task = match workload {
             Workload::SleepMany => rt.spawn(sleep_many(p)),
@@ -72,6 +80,7 @@ impl Runner for Tokio {
             Workload::YieldMany => rt.spawn(yield_many(p)),
             Workload::ChainedSpawn => rt.spawn(chained_spawn(p)),
             Workload::PingPong => rt.spawn(ping_pong(p)),
+            Workload::TcpEcho => rt.spawn(tcp_echo(p)),
         };
         rt.block_on(task)
             .map_err(|e| format!("the workload task failed: {e}"))?
@@ -241,4 +250,89 @@ async fn ping_pong(p: Params) -> Result<Sample, String> {
         .await
         .map_err(|e| format!("the echo task failed: {e}"))?;
     Ok(Sample::new(echoed, wall))
+}
+
+/// One echo server task: writes back whatever it reads until end of stream; returns the
+/// bytes echoed.
+async fn echo(mut stream: TcpStream) -> Result<u64, String> {
+    let mut buf = vec![0u8; ECHO_BUF];
+    let mut echoed = 0;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("echo read: {e}"))?;
+        if n == 0 {
+            return Ok(echoed);
+        }
+        stream
+            .write_all(&buf[..n])
+            .await
+            .map_err(|e| format!("echo write: {e}"))?;
+        echoed += n as u64;
+    }
+}
+
+/// One client: `rounds` round trips of a 1 KiB message, each reply checked byte for byte.
+async fn echo_client(mut stream: TcpStream, conn: u64, rounds: u64) -> Result<u64, String> {
+    let mut msg = workload::echo_message(conn);
+    let mut reply = vec![0u8; TCP_MESSAGE];
+    for round in 0..rounds {
+        workload::stamp_message(&mut msg, conn, round);
+        stream
+            .write_all(&msg)
+            .await
+            .map_err(|e| format!("client write: {e}"))?;
+        stream
+            .read_exact(&mut reply)
+            .await
+            .map_err(|e| format!("client read: {e}"))?;
+        if reply != msg {
+            return Err(format!("connection {conn}, round trip {round}: wrong echo"));
+        }
+    }
+    Ok(rounds)
+}
+
+/// `tcp_echo`, the shape of `ringloop.rs`'s line for line. Public so that the criterion bench
+/// measures the very same body. Needs a runtime with the I/O driver enabled.
+pub async fn tcp_echo(p: Params) -> Result<Sample, String> {
+    let rounds = workload::round_trips_per_connection(p.n);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..TCP_CONNECTIONS {
+        let client = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (server, _) = listener
+            .accept()
+            .await
+            .map_err(|e| format!("accept: {e}"))?;
+        for s in [&client, &server] {
+            s.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+        }
+        servers.push(tokio::spawn(echo(server)));
+        clients.push(client);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(0..)
+        .map(|(stream, conn)| tokio::spawn(echo_client(stream, conn, rounds)))
+        .collect();
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.map_err(|e| format!("a client failed: {e}"))??;
+    }
+    let wall = start.elapsed();
+    let mut echoed = 0;
+    for t in servers {
+        echoed += t.await.map_err(|e| format!("an echo task failed: {e}"))??;
+    }
+    expect_eq("tcp_echo bytes echoed", echoed, workload::echo_bytes(p.n))?;
+    Ok(Sample::new(done, wall))
 }
