@@ -26,6 +26,18 @@
 //! | `sleep_same_deadline` | 10 000 tasks sleep until one deadline 50 ms ahead | tasks |
 //! | `timer_churn` | 10 000 times: create a 1 s sleep, poll it once with the task's waker, drop it | timers |
 //! | `timeout_ready` | 10 000 times: await `wait_for(ready(i), 1 s)` (tokio: `timeout`), sum | timeouts |
+//! | `tcp_echo` | 64 connections on 127.0.0.1, 100 round trips of 1 KiB each through echo tasks | round trips |
+//!
+//! `tcp_echo` runs the very body the `ringloop-bench` command runs
+//! (`ringloop_bench::runners::{ringloop, tokio}::tcp_echo`), and times only its round trips
+//! through criterion's `iter_custom`: binding, connecting and accepting the 64 connections of
+//! each iteration is set-up, outside the measurement, as in the command. Its tokio rows enable
+//! the I/O driver (the other groups' tokio runtimes have the timer driver only, as the
+//! command's). Throughput is in round trips (criterion prints them as `elem/s`). A row whose
+//! iteration has not finished after a minute is reported on stderr and ends the process with
+//! status 1 rather than hanging the run (`ringloop_bench::watchdog`; tokio's rows run first
+//! here, so their figures are out before any such hang). Criterion's filter is a regex:
+//! `-- 'tcp_echo/(tokio|ringloop-.*-ct)'` runs a subset of the rows.
 //!
 //! The two sleep groups take about 50 ms an iteration whatever the runtime does, so their
 //! ratios are close to 1 by construction: what differs between rows is the time beyond 50 ms
@@ -41,7 +53,7 @@
 //! is built once per group, outside the measured closure; every iteration checks the count
 //! its body returns, so a runtime that loses a task fails instead of looking fast.
 //!
-//! Run (just under 5 minutes on a 2-core machine):
+//! Run (about 5 minutes on a 2-core machine):
 //! `cargo bench -p ringloop-bench --bench runtime`; add `-- ping_pong` for one group, or
 //! `-- --test` to run every body once.
 
@@ -56,13 +68,26 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Samp
 use criterion::{BenchmarkId, Throughput};
 use ringloop::sync::Queue;
 use ringloop::{BackendChoice, Flavor};
-use ringloop_bench::workload::{self, LONG_SLEEP, SHARED_DEADLINE, YIELD_TASKS};
+use ringloop_bench::runners;
+use ringloop_bench::watchdog::Watchdog;
+use ringloop_bench::workload::{self, Params, Sample, Workload};
+use ringloop_bench::workload::{LONG_SLEEP, SHARED_DEADLINE, TCP_CONNECTIONS, YIELD_TASKS};
 
 /// Tasks (or round trips, or timers) per iteration in every group but `yield_many`.
 const N: u64 = 10_000;
 
 /// Yields per iteration of `yield_many`: 64 tasks of 1 000 yields.
 const YIELDS: u64 = YIELD_TASKS * 1_000;
+
+/// One iteration of `tcp_echo`: 100 round trips on each of the 64 connections.
+const TCP_PARAMS: Params = Params {
+    n: TCP_CONNECTIONS * 100,
+    seed: workload::DEFAULT_SEED,
+};
+
+/// How long one `tcp_echo` iteration may take before the watchdog calls it a hang: about
+/// a thousand times what it takes.
+const HANG: Duration = Duration::from_secs(60);
 
 /// Worker threads of every multi-thread row: one per core of this project's machines.
 const WORKERS: usize = 2;
@@ -496,5 +521,79 @@ fn runtime_benches(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, runtime_benches);
+/// Times `iters` runs of the `tcp_echo` body by the wall time each sample reports (its round
+/// trips only), checking every sample's counts.
+fn time_tcp_echo<F>(id: &str, iters: u64, mut run_once: F) -> Duration
+where
+    F: FnMut() -> Result<Sample, String>,
+{
+    let label = format!("tcp_echo/{id}");
+    let dog = Watchdog::new(HANG, move || {
+        eprintln!("{label}: no iteration finished in {HANG:?}: the runtime hangs");
+        std::process::exit(1);
+    });
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let sample = run_once().unwrap_or_else(|e| panic!("tcp_echo/{id}: {e}"));
+        sample
+            .check(Workload::TcpEcho, &TCP_PARAMS)
+            .unwrap_or_else(|e| panic!("tcp_echo/{id}: {e}"));
+        total += Duration::from_nanos(sample.wall_ns);
+        dog.pet();
+    }
+    total
+}
+
+/// The `tcp_echo` group: the command's own bodies, timed by their round trips only.
+fn tcp_echo_benches(c: &mut Criterion) {
+    let params = TCP_PARAMS;
+    let mut g = c.benchmark_group("tcp_echo");
+    configure(&mut g, Workload::TcpEcho.expected_ops(params.n));
+    // tokio first: its figures are printed even if a ringloop row then hangs.
+    for multi_thread in [false, true] {
+        let (id, built) = if multi_thread {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            ("tokio-mt", b.worker_threads(WORKERS).enable_all().build())
+        } else {
+            let mut b = tokio::runtime::Builder::new_current_thread();
+            ("tokio-ct", b.enable_all().build())
+        };
+        let rt = built.unwrap_or_else(|e| panic!("cannot build {id}: {e}"));
+        g.bench_function(BenchmarkId::from_parameter(id), |b| {
+            b.iter_custom(|iters| {
+                time_tcp_echo(id, iters, || {
+                    let task = rt.spawn(runners::tokio::tcp_echo(params));
+                    rt.block_on(task)
+                        .map_err(|e| format!("the body failed: {e}"))?
+                })
+            })
+        });
+    }
+    for (id, backend, flavor) in RINGLOOP_ROWS {
+        let rt = match ringloop::Runtime::builder()
+            .flavor(flavor)
+            .backend(backend)
+            .worker_threads(WORKERS)
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("tcp_echo/{id}: skipped, the runtime cannot start here: {e}");
+                continue;
+            }
+        };
+        g.bench_function(BenchmarkId::from_parameter(id), |b| {
+            b.iter_custom(|iters| {
+                time_tcp_echo(id, iters, || {
+                    let task = rt.create_task(runners::ringloop::tcp_echo(params));
+                    rt.block_on(task)
+                        .map_err(|e| format!("the body failed: {e}"))?
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, runtime_benches, tcp_echo_benches);
 criterion_main!(benches);

@@ -86,4 +86,5 @@ pub mod cli;
 pub mod report;
 pub mod runners;
 pub mod suite;
+pub mod watchdog;
 pub mod workload;
