@@ -36,7 +36,7 @@ OPTIONS:
     --format FORMAT    table (default) or json, on stdout
     --seed S           seed of the pseudo-random sleep durations (default: 0x5EED)
     --timeout SECS     kill a cell that runs longer than this and report it FAILED
-                       (default: 15 for the quick sizes, 300 with --full or -n)
+                       (default: 10 for the quick sizes, 300 with --full or -n)
     --list             list the workloads and runtimes, with why any runtime is unavailable
     -h, --help         this text
 ";
@@ -77,7 +77,7 @@ pub struct Options {
 /// The default cell timeout at the quick sizes: the slowest quick cell (an asyncio one) takes
 /// about a second, so a cell still running after this is hung, and the quick suite stays
 /// short even when a runtime hangs.
-pub const QUICK_TIMEOUT: Duration = Duration::from_secs(15);
+pub const QUICK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default cell timeout with `--full` or `-n`, whose cells can legitimately take minutes
 /// (asyncio with a million tasks).

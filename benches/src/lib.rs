@@ -71,9 +71,9 @@
 //! `chart.svg` and `lateness.svg` ([`chart`]). A progress bar is drawn on stderr when it is a
 //! terminal. The exit status is 1 when any row failed, 2 on bad arguments.
 //!
-//! A cell that does not finish within the timeout (`--timeout`; 15 s at the quick sizes, 300 s
+//! A cell that does not finish within the timeout (`--timeout`; 10 s at the quick sizes, 300 s
 //! with `--full` or `-n`) is killed with its process group and its row reads
-//! `FAILED: killed after the 15 s timeout ...`: a runtime that hangs costs the suite one
+//! `FAILED: killed after the 10 s timeout ...`: a runtime that hangs costs the suite one
 //! timeout per workload, not the whole run.
 //!
 //! A runtime that cannot run here is left out and named once, with the reason, under the

@@ -198,3 +198,27 @@ fn only_unavailable_runtimes_is_an_error_not_an_empty_report() {
         "{stderr}"
     );
 }
+
+#[test]
+fn no_python_leaves_out_the_python_rows_with_the_reason_and_runs_the_rest() {
+    // What a machine without python3 sees: the Rust rows run, the suite succeeds, and the two
+    // Python rows are named once each with why.
+    let out = Command::new(BIN)
+        .env("RINGLOOP_BENCH_PYTHON", "/nonexistent/python3")
+        .args([
+            "--runtime",
+            "tokio-ct,asyncio,uvloop",
+            "--workload",
+            "spawn_join",
+        ])
+        .args(["-n", "16", "--reps", "1"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("spawn_join           tokio-ct"), "{table}");
+    for id in ["asyncio", "uvloop"] {
+        let line = format!("not run: {id}: no /nonexistent/python3 found");
+        assert_eq!(table.matches(&line).count(), 1, "{line:?} in {table}");
+    }
+}

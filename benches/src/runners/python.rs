@@ -61,7 +61,12 @@ pub fn interpreter() -> Result<String, String> {
             let out = Command::new(&named)
                 .args(["-c", PROBE])
                 .output()
-                .map_err(|e| format!("cannot run {named}: {e}"))?;
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => format!(
+                        "no {named} found (install Python 3.7 or later, or set {PYTHON_ENV})"
+                    ),
+                    _ => format!("cannot run {named}: {e}"),
+                })?;
             if !out.status.success() {
                 return Err(format!(
                     "{named} cannot import asyncio: {}",
