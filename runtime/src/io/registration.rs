@@ -41,11 +41,21 @@ impl Direction {
         }
     }
 
-    /// The bits clearing this direction removes (closed and error states stay).
+    /// The bits a `WouldBlock` in this direction clears: all of them, closed and error
+    /// states included.
+    ///
+    /// A readiness report is a hint; the syscall's `WouldBlock` is the kernel's word that the
+    /// direction is, right now, neither ready, nor closed (a read at end of stream returns 0),
+    /// nor failed (a pending socket error is returned, and consumed, by the syscall). Keeping
+    /// a closed bit past a `WouldBlock` would make every later poll "ready", the syscall
+    /// `WouldBlock` again, and the task loop forever. Such stale reports do happen: io_uring's
+    /// poll delivers the mask the descriptor had *when the poll fired*, and a socket polled
+    /// before its `connect(2)` reports `POLLHUP` (tokio keeps closed bits sticky, and avoids
+    /// the case by registering after connecting, as ringloop now does too).
     fn clearable(self) -> usize {
         match self {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
         }
     }
 }

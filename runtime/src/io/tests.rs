@@ -143,3 +143,89 @@ fn a_dropped_recv_hands_late_bytes_to_its_orphan_callback() {
 async fn futures_poll_once<F: std::future::Future + ?Sized>(mut f: std::pin::Pin<&mut F>) -> bool {
     std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx).is_ready())).await
 }
+
+/// Bug: a stale "closed" readiness made a read spin forever (the hang of
+/// `io_uring_multi_thread_stream_echo_under_load`). A TCP socket polled before it connects
+/// reports `POLLHUP`; the closed bits it set survived the read's `WouldBlock`, so every poll
+/// found the socket "ready", the read said `WouldBlock` again, and the task never yielded.
+/// Here the socket is registered and polled while unconnected on purpose (the real code no
+/// longer does that), then connected with nothing sent: a read must wait, not spin.
+#[test]
+fn a_stale_hangup_does_not_make_reads_spin() {
+    for backend in [BackendChoice::Epoll, BackendChoice::IoUring] {
+        let Some(rt) = runtime(Flavor::CurrentThread, backend) else {
+            continue;
+        };
+        rt.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let socket = Async::new(unconnected_tcp_socket()).unwrap();
+            // A reactor turn sees the unconnected socket: POLLHUP | POLLOUT.
+            crate::sleep(std::time::Duration::from_millis(2)).await;
+            connect_v4(&socket, addr);
+            let _server = listener.accept().unwrap();
+            while socket.get_ref().peer_addr().is_err() {
+                crate::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let mut calls = 0;
+            let mut buf = [0u8; 8];
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(socket.poll_with(cx, super::Direction::Read, |mut s| {
+                    calls += 1;
+                    if calls > 100 {
+                        return Err(std::io::Error::other("the read spun"));
+                    }
+                    s.read(&mut buf)
+                }))
+            })
+            .await;
+            assert!(
+                first.is_pending(),
+                "{backend:?}: {first:?} after {calls} reads"
+            );
+        });
+    }
+}
+
+fn unconnected_tcp_socket() -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    std::net::TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn connect_v4(socket: &Async<std::net::TcpStream>, addr: std::net::SocketAddr) {
+    use std::os::fd::AsRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("{addr} is not IPv4")
+    };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(v4.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sin` is a valid sockaddr_in for the length given.
+    let r = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    assert!(
+        r == 0 || err.raw_os_error() == Some(libc::EINPROGRESS),
+        "{err}"
+    );
+}

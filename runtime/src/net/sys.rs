@@ -161,7 +161,7 @@ pub(crate) fn connect(fd: RawFd, addr: &RawAddr) -> io::Result<bool> {
     match cvt(r) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
-        // A unix socket whose listener's backlog is full: retry when writable.
+        // A unix socket whose listener's backlog is full: not connecting; the caller retries.
         Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(false),
         Err(e) => Err(e),
     }

@@ -197,13 +197,23 @@ impl TcpStream {
 
     /// Waits for an in-progress `connect(2)` to finish, and reports its outcome.
     pub(crate) async fn finish_connect(self) -> io::Result<TcpStream> {
-        self.io.writable().await;
-        if let Some(e) = self.take_error()? {
-            return Err(e);
-        }
-        // Writable without an error but not connected would be a kernel oddity; peer_addr
-        // turns it into `NotConnected` rather than a stream that fails later.
-        self.peer_addr()?;
+        // Writable with `SO_ERROR` set: the connect failed. Writable, no error, but no peer
+        // yet: readiness ran ahead of the handshake (a readiness report is a hint, not a
+        // promise), so wait for the next edge as for any `WouldBlock`.
+        std::future::poll_fn(|cx| {
+            self.io.poll_with(cx, Direction::Write, |s| {
+                if let Some(e) = s.take_error()? {
+                    return Err(e);
+                }
+                match s.peer_addr() {
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    r => r.map(drop),
+                }
+            })
+        })
+        .await?;
         Ok(self)
     }
 

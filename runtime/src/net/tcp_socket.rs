@@ -106,10 +106,16 @@ impl TcpSocket {
     /// Connects to `addr` (the connect is non-blocking; the task waits for its outcome).
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         let raw = sys::RawAddr::from_inet(&addr);
-        let fd = self.fd.as_raw_fd();
-        // Registered before connect(2), so the connect's completion edge cannot be missed.
+        // connect(2) first, register second (as mio and tokio do). A socket registered before
+        // it connects is polled while unconnected, which TCP reports as `POLLHUP | POLLOUT`:
+        // io_uring delivers that stale mask as it was (and epoll does too, when a waiting
+        // thread harvests it before the connect), and the stream would start life "closed".
+        // Registering after loses nothing: both backends report the state a descriptor is
+        // already in when it is registered. (Regression test:
+        // `stale_hangup_from_registering_a_socket_before_connect` in tests/net_regressions.rs.)
+        let connected = sys::connect(self.fd.as_raw_fd(), &raw)?;
         let stream = TcpStream::from_owned(self.fd)?;
-        if sys::connect(fd, &raw)? {
+        if connected {
             return Ok(stream);
         }
         stream.finish_connect().await

@@ -3,7 +3,7 @@
 //! The same readiness machinery as TCP, on `AF_UNIX` sockets named by filesystem paths (or
 //! unnamed, from [`UnixStream::pair`] and [`UnixDatagram::pair`]). Connecting never waits for
 //! a network; it can still return `EAGAIN` when the listener's backlog is full, and then the
-//! task waits for writability like a TCP connect. Binding does not remove a stale socket file:
+//! task sleeps briefly and tries again (see [`UnixStream::connect`]). Binding does not remove a stale socket file:
 //! `bind` on an existing path fails with `AddrInUse`, as in `std` and asyncio.
 
 use super::stream_io::stream_io;
@@ -14,6 +14,11 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The longest sleep between two `connect(2)` attempts on a full backlog (about two seconds
+/// in all before giving up with `WouldBlock`).
+const CONNECT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A Unix-domain socket listening for connections (asyncio's `start_unix_server` socket).
 pub struct UnixListener {
@@ -109,18 +114,28 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let raw = sys::RawAddr::from_path(path.as_ref())?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        let raw_fd = fd.as_raw_fd();
-        let stream = UnixStream {
-            io: Async::new(std::os::unix::net::UnixStream::from(fd))?,
-        };
-        if sys::connect(raw_fd, &raw)? {
-            return Ok(stream);
+        // A Unix-domain connect completes at once, or fails with `EAGAIN` when the listener's
+        // backlog is full; the socket is then still unconnected, and nothing will signal when
+        // the backlog has room (an unconnected stream socket polls as `POLLHUP`, at once).
+        // So retry after a short sleep, with a bound. (asyncio retries on writability, which
+        // here would be a busy loop.) The socket is registered only once connected, for the
+        // reason given in `TcpSocket::connect`.
+        let mut delay = Duration::from_micros(100);
+        loop {
+            if sys::connect(fd.as_raw_fd(), &raw)? {
+                return Ok(UnixStream {
+                    io: Async::new(std::os::unix::net::UnixStream::from(fd))?,
+                });
+            }
+            if delay > CONNECT_PATIENCE {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the Unix-domain listener's backlog stayed full",
+                ));
+            }
+            crate::sleep(delay).await;
+            delay *= 2;
         }
-        stream.io.writable().await;
-        if let Some(e) = stream.take_error()? {
-            return Err(e);
-        }
-        Ok(stream)
     }
 
     /// A connected pair of unnamed sockets.
