@@ -114,9 +114,11 @@ fn ringloop_epoll_multi_thread() {
 
 /// Regression: this hung in one run in ten to thirty at the quick size (`-n 12800`): an
 /// accepted socket held a whole 1 KiB message in its receive queue (`ss` showed it) while its
-/// echo task waited in a completion-based read that never completed, every thread idle. The
-/// multi-thread flavour reads through readiness again (`runtime/src/net/tcp.rs` says why);
-/// the stale-hangup spin above hung this configuration too.
+/// echo task waited in a completion-based read that never completed, every thread idle: the
+/// receive's submission had been overwritten in the ring (a non-blocking poll's unlocked look
+/// at the SQ wrote back a stale tail; `reactor/tests/uring_pressure.rs`,
+/// `submissions_racing_a_non_blocking_poll_are_never_lost`). The stale-hangup spin above hung
+/// this configuration too.
 #[test]
 fn ringloop_uring_multi_thread() {
     check("ringloop-uring-mt");

@@ -253,6 +253,51 @@ fn submission_racing_poll_start_is_not_lost() {
     helper.join().unwrap();
 }
 
+/// Regression: a submission pushed while another thread's non-blocking poll looked at the SQ
+/// was lost. That poll's look took a snapshot of the SQ (`submission_shared`) without the state
+/// lock, and a snapshot writes its tail back when dropped: a tail pushed meanwhile went back,
+/// and the next push overwrote the entry. Its operation never reached the kernel (seen as a
+/// completion-path read that never completed on the multi-thread runtime, its bytes waiting in
+/// the socket). Here one thread submits 20,000 ready operations while another polls without
+/// blocking; every one must complete.
+#[test]
+fn submissions_racing_a_non_blocking_poll_are_never_lost() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const N: usize = 20_000;
+    let r = Arc::new(uring());
+    let r2 = r.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let submitter = std::thread::spawn(move || {
+        for i in 0..N {
+            r2.submit(Op::timeout(Instant::now()), Token(i)).unwrap();
+            if stop2.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    });
+    let mut ev = Events::with_capacity(64);
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < N && Instant::now() < deadline {
+        // A deadline already passed: the poll never blocks, and looks at the SQ each time.
+        r.poll(&mut ev, Some(Instant::now())).unwrap();
+        for e in ev.drain() {
+            if let Event::Completed { token, .. } = e {
+                assert!(seen.insert(token.0), "op {} completed twice", token.0);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    submitter.join().unwrap();
+    assert_eq!(
+        seen.len(),
+        N,
+        "{} of {N} submissions never completed",
+        N - seen.len()
+    );
+}
+
 /// Batching, counted: 32 sends and 32 receives queued from the polling thread go to the
 /// kernel in the poll's single `io_uring_enter`, and all 64 completions come back from it.
 #[test]

@@ -255,10 +255,13 @@ impl Uring {
     }
 
     /// Whether entries are queued but not yet handed to the kernel, or overflowed completions
-    /// wait in the kernel.
-    fn needs_enter(&self) -> bool {
-        // SAFETY: reading head, tail and flags is done with atomics; the short-lived view
-        // pushes nothing, so it cannot race with the producer.
+    /// wait in the kernel. Takes the state lock's proof: see the SAFETY comment.
+    fn needs_enter(&self, _st: &mut State) -> bool {
+        // SAFETY: the SQ is only touched under the state lock, which `_st` proves we hold.
+        // Even a look needs it: a `SubmissionQueue` view writes its tail back when dropped, so
+        // a view taken without the lock, dropped after another thread pushed, would move the
+        // tail back and the next push would overwrite the entry, which then never reaches the
+        // kernel (`submissions_racing_a_non_blocking_poll_are_never_lost`).
         let sq = unsafe { self.ring.submission_shared() };
         !sq.is_empty() || sq.cq_overflow()
     }
@@ -419,8 +422,9 @@ impl Uring {
         let result = match wait {
             Some(deadline) => self.wait(deadline),
             None => {
-                if self.needs_enter() {
-                    self.flush(&mut lock(&self.state))
+                let mut st = lock(&self.state);
+                if self.needs_enter(&mut st) {
+                    self.flush(&mut st)
                 } else {
                     Ok(())
                 }

@@ -41,7 +41,8 @@ impl Uring {
             if events.room() == 0 {
                 break;
             }
-            // SAFETY: as in `needs_enter`: an atomic read of the SQ flags.
+            // SAFETY: as in `needs_enter`: the state lock is held (`st`), so this view of the
+            // SQ cannot write back a stale tail over another thread's push.
             let overflow = unsafe { self.ring.submission_shared() }.cq_overflow();
             if !overflow {
                 break;

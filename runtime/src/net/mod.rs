@@ -12,9 +12,8 @@
 //!   (`io/registration.rs` explains why the wait is edge-triggered and how a racing edge is
 //!   not lost). The readiness path works on both backends: io_uring implements readiness with
 //!   its poll operations.
-//! - `uring_read.rs`: on io_uring's current-thread flavour, TCP reads are completion-based
-//!   instead (the kernel receives into runtime-owned buffers); see `tcp.rs` for why not yet on
-//!   the multi-thread flavour.
+//! - `uring_read.rs`: on io_uring, TCP reads are completion-based instead (the kernel
+//!   receives into runtime-owned buffers), on both flavours.
 //! - `stream_io.rs`: the byte-stream surface [`TcpStream`] and [`UnixStream`] share, with
 //!   futures-io's `AsyncRead` and `AsyncWrite`, so the futures ecosystem's combinators work.
 //! - `transport.rs`, `protocol.rs`: asyncio's low-level API, a [`Protocol`] driven by a

@@ -18,7 +18,6 @@ use super::stream_io::stream_io;
 use super::sys;
 use super::uring_read::UringReader;
 use crate::io::{Async, Direction};
-use crate::Flavor;
 use ringloop_reactor::Backend;
 use std::io;
 use std::net::SocketAddr;
@@ -180,14 +179,8 @@ impl TcpStream {
     /// Registers a non-blocking stream; on io_uring, reads take the completion path.
     fn wrap(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let stream = SharedStream::new(stream);
-        // The completion path is used on the current-thread flavour only. On the multi-thread
-        // flavour a receive sometimes never completes although its bytes sit in the socket:
-        // 2 hung cells in 60 of `ringloop-bench --cell --workload tcp_echo --runtime
-        // ringloop-uring-mt -n 12800`, none in 60 with readiness reads. Not yet understood (a
-        // receive submitted from one worker while another waits in the ring; task_work queued
-        // to a submitter that parked?); until it is, readiness it is there.
         let uring = match crate::Handle::try_current() {
-            Some(h) if h.backend() == Backend::IoUring && h.flavor() == Flavor::CurrentThread => {
+            Some(h) if h.backend() == Backend::IoUring => {
                 Some(UringReader::new(stream.fd().clone()))
             }
             _ => None,
