@@ -19,17 +19,26 @@ use std::time::{Duration, Instant};
 ///
 /// The clock is read when `sleep` is called, on the runtime's clock (virtual or real). Outside a
 /// runtime the real clock is used; the returned future must still be polled inside one.
+///
+/// `sleep(Duration::ZERO)` (and so [`yield_now`](crate::yield_now)) does not read the clock on
+/// a runtime thread: it only yields, and its [`deadline`](Sleep::deadline) is the time the
+/// thread's current loop turn started (at or before the true now), which saves a clock read
+/// (some 40 ns here) per yield. asyncio's `sleep(0)` does not read the clock either.
 pub fn sleep(duration: Duration) -> Sleep {
+    if duration.is_zero() {
+        let deadline = context::with_time(|tc| tc.now_instant()).unwrap_or_else(Instant::now);
+        return Sleep {
+            deadline,
+            entry: None,
+            zero: Zero::Yield,
+        };
+    }
     let now = context::now_instant();
     let deadline = now.checked_add(duration).unwrap_or_else(|| far_future(now));
     Sleep {
         deadline,
         entry: None,
-        zero: if duration.is_zero() {
-            Zero::Yield
-        } else {
-            Zero::No
-        },
+        zero: Zero::No,
     }
 }
 
