@@ -37,7 +37,12 @@ impl Clock {
 
     /// The clock's current time as an `Instant` (on a virtual clock: origin plus virtual time).
     pub(crate) fn now_instant(&self) -> Instant {
-        self.instant_at(self.now())
+        match &self.virtual_ns {
+            // `origin + (now - origin)` is `now`: skip the round trip through a `Duration` (a
+            // subtraction and an addition of timespecs, about 60 instructions per `sleep`).
+            None => Instant::now(),
+            Some(_) => self.instant_at(self.now()),
+        }
     }
 
     /// The instant `since` after the origin, saturating far in the future.

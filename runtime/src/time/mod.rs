@@ -33,7 +33,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The time state shared by all threads of one runtime.
 pub(crate) struct TimeShared {
@@ -99,6 +99,8 @@ pub(crate) struct TimeCore {
     wheel: RefCell<Wheel<Waker>>,
     /// The time read at the start of this loop turn.
     now: Cell<Duration>,
+    /// The same, as an `Instant` on the runtime's clock (the deadline of a `sleep(0)`).
+    now_instant: Cell<Instant>,
     inbox: Arc<Inbox>,
     /// Wakers of fired timers, woken after the wheel is released (reused buffer).
     fired: RefCell<Vec<Waker>>,
@@ -114,6 +116,7 @@ impl TimeCore {
         TimeCore {
             id,
             wheel: RefCell::new(Wheel::with_resolution(shared.resolution)),
+            now_instant: Cell::new(shared.clock.instant_at(now)),
             shared,
             now: Cell::new(now),
             inbox,
@@ -126,11 +129,17 @@ impl TimeCore {
         self.now.get()
     }
 
+    /// The time read at the start of this turn, as an `Instant` on the runtime's clock.
+    pub(crate) fn now_instant(&self) -> Instant {
+        self.now_instant.get()
+    }
+
     /// Starts a loop turn: reads the clock, applies remote cancels, and wakes every timer due.
     /// Returns how many timers fired.
     pub(crate) fn turn(&self) -> usize {
         let now = self.shared.clock.now();
         self.now.set(now);
+        self.now_instant.set(self.shared.clock.instant_at(now));
         if self.inbox.pending.swap(false, Ordering::Acquire) {
             let keys = std::mem::take(&mut *self.inbox.keys.lock());
             let mut wheel = self.wheel.borrow_mut();
