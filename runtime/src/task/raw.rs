@@ -17,7 +17,7 @@
 //! state 8, vtable 8, id 8, list links 16, extras lock 16, armed bits 1, done-callback flag 1,
 //! padding) and a task costs `64 + 8 + max(size_of::<F>(), size_of::<Result<F::Output, TaskError>>()) + 16`
 //! bytes, rounded up to alignment. A task running `async { sleep(d).await }` is one 152-byte
-//! allocation (its future is 56 bytes, of which `Sleep` is 48); its timer adds a 48-byte wheel
+//! allocation (its future is 56 bytes, of which `Sleep` is 48); its timer adds a 40-byte wheel
 //! entry (`ringloop-timers`). The `task_size_of` test prints these figures.
 //!
 //! # Who may touch what
