@@ -13,6 +13,10 @@
 //! accept. So descriptor exhaustion behaves as on the readiness path: the accept loops ringloop
 //! runs back off before calling again (`server.rs`), nothing spins and nothing dies.
 //!
+//! (The kernel reads the descriptor limit, `RLIMIT_NOFILE`, when the accept is submitted: a
+//! limit lowered later applies from the next re-arm, unlike `accept(2)` which reads it at
+//! each call.)
+//!
 //! Dropping the listener cancels the multishot accept and closes every socket it accepted that
 //! was not handed out, including those whose completion comes after the cancel.
 //!
