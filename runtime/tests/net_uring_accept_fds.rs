@@ -1,6 +1,7 @@
 //! Dropping a listener whose multishot accept (io_uring) already accepted connections that
-//! `accept` never returned closes them: no descriptor leaks. Alone in its test binary, so no
-//! other test opens or closes descriptors while this one counts them in `/proc/self/fd`.
+//! `accept` never returned closes them, and a dropped connect closes its socket: no
+//! descriptor leaks. In their own test binary, one at a time (`SERIAL`), so no other test
+//! opens or closes descriptors while one counts them in `/proc/self/fd`.
 
 mod net_support;
 
@@ -10,6 +11,9 @@ use ringloop::BackendChoice;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 20;
+
+/// Held by each test: descriptor counts are per process.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Waits (bounded) until `ok(open_fds())`; returns the last count.
 async fn settle(ok: impl Fn(usize) -> bool) -> usize {
@@ -25,6 +29,7 @@ async fn settle(ok: impl Fn(usize) -> bool) -> usize {
 
 #[test]
 fn a_dropped_listener_closes_connections_it_accepted_but_never_returned() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     each(Duration::from_secs(30), |config| async move {
         let before = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -47,6 +52,42 @@ fn a_dropped_listener_closes_connections_it_accepted_but_never_returned() {
         drop(first);
         drop(listener);
         drop(clients);
+        let n = settle(|n| n <= before).await;
+        assert!(
+            n <= before,
+            "{config:?}: {n} descriptors open, {before} before: leaked"
+        );
+    });
+}
+
+/// A connect still waiting for the handshake (the listener's backlog is full, so its SYNs
+/// are dropped) is cancelled when its future is dropped, and its socket is closed.
+#[test]
+fn a_dropped_connect_closes_its_socket() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    each(Duration::from_secs(30), |config| async move {
+        let before = open_fds();
+        let socket = ringloop::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Fill the backlog (never accepted: no multishot accept is armed either).
+        let mut queued = Vec::new();
+        for _ in 0..2 {
+            queued.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut pending = 0;
+        for _ in 0..3 {
+            if ringloop::wait_for(TcpStream::connect(addr), Duration::from_millis(100))
+                .await
+                .is_err()
+            {
+                pending += 1;
+            }
+        }
+        assert!(pending > 0, "{config:?}: no connect ever waited");
+        drop(queued);
+        drop(listener);
         let n = settle(|n| n <= before).await;
         assert!(
             n <= before,

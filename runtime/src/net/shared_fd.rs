@@ -103,16 +103,19 @@ pub(crate) struct UringStream {
     pub(crate) writer: UringWriter,
 }
 
+/// Whether the current runtime (if any) runs on io_uring, where sockets take the completion
+/// path.
+pub(crate) fn uring_backend() -> bool {
+    matches!(crate::Handle::try_current(), Some(h) if h.backend() == ringloop_reactor::Backend::IoUring)
+}
+
 impl UringStream {
     /// The completion path for `fd` when the current runtime runs on io_uring; `None` on
     /// epoll (readiness) or outside a runtime.
     pub(crate) fn for_current(fd: &Arc<OwnedFd>) -> Option<UringStream> {
-        match crate::Handle::try_current() {
-            Some(h) if h.backend() == ringloop_reactor::Backend::IoUring => Some(UringStream {
-                reader: UringReader::new(fd.clone()),
-                writer: UringWriter::new(fd.clone()),
-            }),
-            _ => None,
-        }
+        uring_backend().then(|| UringStream {
+            reader: UringReader::new(fd.clone()),
+            writer: UringWriter::new(fd.clone()),
+        })
     }
 }
