@@ -16,7 +16,9 @@ pub enum Event {
         readiness: Readiness,
     },
     /// A submitted io_uring operation finished (or was cancelled). The operation comes back
-    /// with its buffers: this is the moment the kernel stopped using them.
+    /// with its buffers: this is the moment the kernel stopped using them. (A multishot
+    /// operation's intermediate completions carry a fresh op with [`Op::more`] set instead;
+    /// the submitted one comes back with the last.)
     Completed {
         /// The token given at submission.
         token: Token,

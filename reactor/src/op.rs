@@ -57,9 +57,13 @@ pub enum Op {
 #[derive(Debug)]
 pub struct Accept {
     pub(crate) fd: Arc<OwnedFd>,
-    /// Filled by the kernel: the peer's address and its length.
+    /// Filled by the kernel: the peer's address and its length (single-shot accepts only).
     pub(crate) addr: Box<(libc::sockaddr_storage, libc::socklen_t)>,
     pub(crate) accepted: Option<OwnedFd>,
+    /// A multishot accept ([`Op::accept_multishot`]).
+    pub(crate) multishot: bool,
+    /// Set on the completions of a multishot accept that did not end it.
+    pub(crate) more: bool,
 }
 
 impl Accept {
@@ -69,9 +73,13 @@ impl Accept {
         self.accepted.take()
     }
 
-    /// The peer's address, once the accept completed successfully.
+    /// The peer's address, once a single-shot accept completed successfully (a multishot
+    /// accept gets no address from the kernel: ask the socket, `getpeername(2)`).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.accepted.as_ref()?;
+        if self.multishot {
+            return None;
+        }
         sockaddr_to_std(&self.addr.0, self.addr.1)
     }
 }
@@ -137,7 +145,32 @@ impl Op {
             // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
             addr: Box::new((unsafe { std::mem::zeroed() }, 0)),
             accepted: None,
+            multishot: false,
+            more: false,
         })
+    }
+
+    /// Accepts connections on the listening socket `fd` until cancelled or ended by the
+    /// kernel (io_uring's multishot accept, Linux 5.19+; an older kernel answers `EINVAL`).
+    ///
+    /// One submission, many completions, all under the same [`OpId`]: each accepted
+    /// connection comes back as an [`Event::Completed`](crate::Event::Completed) holding a
+    /// fresh `Op::Accept` with the socket in it and [`more`](Op::more) set. The completion
+    /// without `more` is the last one (the kernel ended the accept: an error such as
+    /// `EMFILE`, a cancel, or an overflowing completion queue); it gives the submitted op
+    /// back. Submit again to go on accepting.
+    pub fn accept_multishot(fd: Arc<OwnedFd>) -> Op {
+        let mut op = Op::accept(fd);
+        if let Op::Accept(a) = &mut op {
+            a.multishot = true;
+        }
+        op
+    }
+
+    /// Whether more completions follow under this op's id (a multishot operation that the
+    /// kernel has not ended). `false` for every single-shot op.
+    pub fn more(&self) -> bool {
+        matches!(self, Op::Accept(Accept { more: true, .. }))
     }
 
     /// Connects the socket `fd` (of `addr`'s family) to `addr`.

@@ -337,3 +337,57 @@ fn bad_submissions_are_errors() {
     assert!(e.to_string().contains("epoll"), "{e}");
     assert_eq!(Arc::strong_count(&a), 1);
 }
+
+/// One multishot accept, many connections: each arrives as a completion with `more` set,
+/// under the submission's id; a cancel ends it with a last completion without `more`.
+#[test]
+fn multishot_accept_delivers_each_connection_then_ends_on_cancel() {
+    let r = uring();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lfd: Arc<OwnedFd> = Arc::new(listener.into());
+    let aid = r
+        .submit(Op::accept_multishot(lfd.clone()), Token(3))
+        .unwrap();
+    let clients: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut accepted = Vec::new();
+    let mut ended = false;
+    let mut cancelled = false;
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut ev = Events::with_capacity(8);
+    while !ended {
+        if accepted.len() == clients.len() && !cancelled {
+            r.cancel(aid).unwrap();
+            cancelled = true;
+        }
+        r.poll(&mut ev, Some(end)).unwrap();
+        assert!(
+            Instant::now() < end,
+            "accepted {}, ended {ended}",
+            accepted.len()
+        );
+        for e in ev.drain() {
+            let Event::Completed {
+                id, result, mut op, ..
+            } = e
+            else {
+                panic!("unexpected {e:?}");
+            };
+            assert_eq!(id, aid);
+            if op.more() {
+                result.unwrap();
+                let s = op.take_socket().expect("an accepted socket");
+                // SAFETY: F_GETFD on a descriptor we own reads its flags only.
+                let flags = unsafe { libc::fcntl(s.as_raw_fd(), libc::F_GETFD) };
+                assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+                accepted.push(s);
+            } else {
+                assert!(cancelled, "ended before the cancel: {result:?}");
+                ended = true;
+            }
+        }
+    }
+    assert_eq!(accepted.len(), clients.len());
+}

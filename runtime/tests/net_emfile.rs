@@ -127,6 +127,10 @@ fn emfile_child() {
         }
     };
     rt.block_on(async {
+        // Lowered before the server starts: an io_uring accept reads the descriptor limit
+        // when it is submitted, so a multishot accept armed before a lower limit would still
+        // accept under the old one (as a real server meets the limit it started with).
+        lower_fd_limit(32);
         let accepted = Arc::new(AtomicUsize::new(0));
         let a = accepted.clone();
         let server = start_server(
@@ -156,7 +160,6 @@ fn emfile_child() {
             }
         });
 
-        lower_fd_limit(32);
         let fillers = exhaust_fds();
         let mut clients = Vec::new();
         for socket in sockets {

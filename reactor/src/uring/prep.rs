@@ -45,6 +45,9 @@ fn clamp(len: usize) -> u32 {
 /// The op must then stay where the reactor keeps it (its slot) until the completion.
 pub(crate) fn entry(op: &mut Op, user_data: u64) -> squeue::Entry {
     let e = match op {
+        Op::Accept(a) if a.multishot => opcode::AcceptMulti::new(types::Fd(a.fd.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
         Op::Accept(a) => {
             a.addr.1 = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             let (storage, len) = &mut *a.addr;
@@ -115,6 +118,21 @@ pub(crate) fn pushed(op: &mut Op) {
             let _ = fd.into_raw_fd();
         }
     }
+}
+
+/// A completion of the multishot accept `op` that did not end it: a fresh op carrying the
+/// accepted socket (or the error), marked [`Op::more`]; `op` stays with the kernel.
+pub(crate) fn intermediate(op: &Op, res: i32) -> (io::Result<u32>, Op) {
+    let fd = match op {
+        Op::Accept(a) => a.fd.clone(),
+        _ => unreachable!("only accepts are multishot"),
+    };
+    let mut out = Op::accept_multishot(fd);
+    if let Op::Accept(a) = &mut out {
+        a.more = true;
+    }
+    let result = complete(&mut out, res);
+    (result, out)
 }
 
 /// Turns the kernel's result into ours, updating the op: a recv/read's buffer grows by the

@@ -139,6 +139,16 @@ impl Uring {
             _ => {
                 let turn = st.turn;
                 match st.slots.get_mut(ud) {
+                    Some(Slot::Op { token, op, .. }) if !last => {
+                        // A multishot op goes on: hand out this completion, keep the slot.
+                        let (result, op) = prep::intermediate(op, res);
+                        events.push(Event::Completed {
+                            token: *token,
+                            id: OpId(ud),
+                            result,
+                            op,
+                        });
+                    }
                     Some(Slot::Op { .. }) => {
                         st.inflight -= 1;
                         if let Some(Slot::Op { token, mut op, .. }) = st.slots.remove(ud) {

@@ -20,6 +20,10 @@
 //!                       removed; the Op goes back to the caller
 //! ```
 //!
+//! A multishot op (an accept from `Op::accept_multishot`) stays `InFlight` through its
+//! completions flagged `IORING_CQE_F_MORE`: each is handed out as a fresh op (the accepted
+//! socket), and only the completion without the flag removes the slot.
+//!
 //! The slot owns the `Op` (buffers, fd) for the whole time the kernel may touch it. Cancel
 //! only *asks*; the slot is freed by the completion and by nothing else. That is the rule
 //! that keeps buffers alive "even when the submitter lost interest".

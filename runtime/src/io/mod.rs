@@ -13,7 +13,8 @@
 //!   driver to the `OpFuture` waiting for it. A future dropped before its completion leaves the
 //!   operation in the driver's table until the kernel is done with the buffers (the reactor keeps
 //!   them alive), and what it still produced is handed to an `on_orphan` callback, so a
-//!   cancelled read loses no bytes.
+//!   cancelled read loses no bytes. A multishot operation (`submit_multishot`: the listener's
+//!   accept) keeps its slot through many completions, queued in a `MultiOp` until taken.
 //!
 //! Tokens: the low 32 bits index a slot table, the high bits carry the slot's generation, so an
 //! event for a slot that was freed and reused is recognised as stale and dropped.
@@ -25,7 +26,7 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{submit, OpFuture};
+pub(crate) use ops::{submit, submit_multishot, MultiOp, OpFuture};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;
@@ -37,6 +38,8 @@ use std::sync::Arc;
 enum Entry {
     Io(Arc<registration::ScheduledIo>),
     Op(Arc<ops::OpSlot>),
+    /// A multishot operation: stays until its last completion.
+    Multi(Arc<ops::MultiSlot>),
 }
 
 /// The slot table shared by a runtime's threads.
@@ -87,6 +90,7 @@ impl IoDriver {
             Some((gen, Some(entry))) if *gen == generation => Some(match entry {
                 Entry::Io(io) => Entry::Io(io.clone()),
                 Entry::Op(op) => Entry::Op(op.clone()),
+                Entry::Multi(m) => Entry::Multi(m.clone()),
             }),
             _ => None,
         }
@@ -103,9 +107,19 @@ impl IoDriver {
             Event::Completed {
                 token, result, op, ..
             } => {
-                if let Some(Entry::Op(slot)) = self.lookup(token) {
-                    self.remove(token);
-                    slot.complete(result, op);
+                match self.lookup(token) {
+                    Some(Entry::Op(slot)) => {
+                        self.remove(token);
+                        slot.complete(result, op);
+                    }
+                    Some(Entry::Multi(slot)) => {
+                        let last = !op.more();
+                        if last {
+                            self.remove(token);
+                        }
+                        slot.complete(result, op, last);
+                    }
+                    _ => {}
                 }
                 // Unknown token: nobody waits and the op (with its buffers) is dropped here.
             }

@@ -102,6 +102,26 @@ impl OpFuture {
         self.on_orphan = Some(f);
         self
     }
+
+    /// Stops waiting for the operation *without* cancelling it: it runs to its completion,
+    /// which is then handed to `f` (at once, here, if it already completed). The send path
+    /// uses this when a shutdown must wait for a send nobody polls (`net/uring_write.rs`).
+    ///
+    /// `f` may run on this thread before `detach` returns: do not hold a lock `f` takes.
+    pub(crate) fn detach(mut self, f: OnOrphan) {
+        // The work is handed to `f` below; `Drop` must neither cancel nor run `on_orphan`.
+        self.done = true;
+        self.on_orphan = None;
+        let mut state = self.slot.state.lock();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Waiting(_) => *state = State::Orphaned(Some(f)),
+            State::Done(result, op) => {
+                drop(state);
+                f(result, op);
+            }
+            State::Orphaned(_) | State::Taken => {}
+        }
+    }
 }
 
 impl Future for OpFuture {
@@ -144,6 +164,107 @@ impl Drop for OpFuture {
                 }
             }
             State::Orphaned(_) | State::Taken => {}
+        }
+    }
+}
+
+/// The driver's side of a multishot operation: its completions queue here until taken.
+pub(crate) struct MultiSlot {
+    state: Mutex<MultiState>,
+}
+
+#[derive(Default)]
+struct MultiState {
+    /// Completions not yet taken, each with "is it the last".
+    queue: std::collections::VecDeque<(io::Result<u32>, Op, bool)>,
+    /// The last completion has arrived (it may still be queued).
+    ended: bool,
+    /// Tasks waiting for the next completion.
+    waiters: Vec<Waker>,
+    /// The `MultiOp` was dropped: completions are dropped as they come (an accepted socket
+    /// in one is closed).
+    orphaned: bool,
+}
+
+impl MultiSlot {
+    /// One completion arrived; `last` if the kernel ended the operation with it.
+    pub(super) fn complete(&self, result: io::Result<u32>, op: Op, last: bool) {
+        let mut st = self.state.lock();
+        st.ended |= last;
+        if st.orphaned {
+            drop(st);
+            // Nobody will take it: dropping the op closes an accepted socket, so nothing leaks.
+            drop(op);
+            return;
+        }
+        st.queue.push_back((result, op, last));
+        let waiters = std::mem::take(&mut st.waiters);
+        drop(st);
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// Submits a multishot `op` (see `Op::accept_multishot`) to the current runtime's io_uring.
+pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
+    let handle = current_handle()?;
+    let slot = Arc::new(MultiSlot {
+        state: Mutex::new(MultiState::default()),
+    });
+    let driver = handle.driver();
+    let token = driver.io.insert(Entry::Multi(slot.clone()));
+    match driver.reactor.submit(op, token) {
+        Ok(id) => Ok(MultiOp { handle, slot, id }),
+        Err(e) => {
+            driver.io.remove(token);
+            Err(e)
+        }
+    }
+}
+
+/// A submitted multishot operation: a stream of completions. Dropping it cancels the
+/// operation and drops (closes) whatever it produced that was not taken, now and later.
+pub(crate) struct MultiOp {
+    handle: Handle,
+    slot: Arc<MultiSlot>,
+    id: OpId,
+}
+
+impl MultiOp {
+    /// The next completion and whether it is the last; `None` once the last was taken.
+    /// Several tasks may wait: all are woken by a completion.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(io::Result<u32>, Op, bool)>> {
+        let mut st = self.slot.state.lock();
+        if let Some(item) = st.queue.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        if st.ended {
+            return Poll::Ready(None);
+        }
+        if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            st.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for MultiOp {
+    fn drop(&mut self) {
+        let (queued, ended) = {
+            let mut st = self.slot.state.lock();
+            st.orphaned = true;
+            st.waiters.clear();
+            (std::mem::take(&mut st.queue), st.ended)
+        };
+        // Closes the sockets accepted and never handed out (outside the lock).
+        drop(queued);
+        if !ended {
+            // The last completion still comes; the reactor keeps the op until then.
+            let _ = self.handle.driver().reactor.cancel(self.id);
         }
     }
 }

@@ -12,8 +12,10 @@
 //!   (`io/registration.rs` explains why the wait is edge-triggered and how a racing edge is
 //!   not lost). The readiness path works on both backends: io_uring implements readiness with
 //!   its poll operations.
-//! - `uring_read.rs`: on io_uring, TCP reads are completion-based instead (the kernel
-//!   receives into runtime-owned buffers), on both flavours.
+//! - `uring_read.rs`, `uring_write.rs`, `uring_accept.rs`: on io_uring, TCP and Unix-domain
+//!   stream reads, writes and accepts are completion-based instead (the kernel receives into
+//!   and sends from runtime-owned buffers; one multishot accept per listener), on both
+//!   flavours.
 //! - `stream_io.rs`: the byte-stream surface [`TcpStream`] and [`UnixStream`] share, with
 //!   futures-io's `AsyncRead` and `AsyncWrite`, so the futures ecosystem's combinators work.
 //! - `transport.rs`, `protocol.rs`: asyncio's low-level API, a [`Protocol`] driven by a
@@ -47,7 +49,9 @@ mod tcp_socket;
 mod transport;
 mod udp;
 mod unix;
+mod uring_accept;
 mod uring_read;
+mod uring_write;
 pub(crate) mod write_queue;
 
 #[doc(hidden)]

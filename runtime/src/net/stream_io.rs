@@ -7,6 +7,9 @@
 //! wake-up is followed by reads until `WouldBlock`, because no second edge comes otherwise.
 //! The futures-io traits are implemented for the type and for `&Type`, so one task can read
 //! while another writes through a shared reference (or an `Arc`).
+//!
+//! On the io_uring backend reads and writes take the completion path instead
+//! (`uring_read.rs`, `uring_write.rs`); the type's `uring()` says which.
 
 /// Implements the stream methods and traits for `$ty`, which has a field `io: Async<$std>`.
 macro_rules! stream_io {
@@ -14,18 +17,26 @@ macro_rules! stream_io {
         impl $ty {
             /// Reads into `buf`; `Ok(0)` is end of stream (the peer shut its write side).
             ///
-            /// On the io_uring backend a TCP read is a completion-based receive into a
+            /// On the io_uring backend a read is a completion-based receive into a
             /// runtime-owned buffer; dropping this future cancels it, and any bytes it still
             /// received are returned by the next read (`net/uring_read.rs`).
             pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if let Some(uring) = self.uring_reader() {
-                    return uring.read(buf).await;
+                if let Some(uring) = self.uring() {
+                    return uring.reader.read(buf).await;
                 }
                 std::future::poll_fn(|cx| self.poll_read_priv(cx, buf)).await
             }
 
             /// Writes some of `buf` and returns how much (a short write is not an error).
+            ///
+            /// On the io_uring backend this is a completion-based send of a copy of `buf` (at
+            /// most 256 KiB). Dropping this future cancels the send; how many of its bytes
+            /// still went is returned by the next write, which then sends nothing: retry
+            /// with the same bytes and nothing is lost or sent twice (`net/uring_write.rs`).
             pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                if let Some(uring) = self.uring() {
+                    return uring.writer.write(buf).await;
+                }
                 std::future::poll_fn(|cx| self.poll_write_priv(cx, buf)).await
             }
 
@@ -41,26 +52,35 @@ macro_rules! stream_io {
                 Ok(())
             }
 
-            /// Writes from several buffers in one `writev(2)` (a vectored, gathering write).
+            /// Writes from several buffers in one `writev(2)` (a vectored, gathering write; on
+            /// io_uring one send of the buffers concatenated, as [`write`](Self::write)).
             pub async fn write_vectored(
                 &self,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::io::Result<usize> {
+                if let Some(uring) = self.uring() {
+                    return uring.writer.write_vectored(bufs).await;
+                }
                 std::future::poll_fn(|cx| self.poll_write_vectored_priv(cx, bufs)).await
             }
 
             /// One non-blocking read, without waiting: `WouldBlock` if nothing is there.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 use std::io::Read;
-                if let Some(uring) = self.uring_reader() {
-                    return uring.try_read(buf);
+                if let Some(uring) = self.uring() {
+                    return uring.reader.try_read(buf);
                 }
                 (&*self.io.get_ref()).read(buf)
             }
 
-            /// One non-blocking write, without waiting: `WouldBlock` if the buffer is full.
+            /// One non-blocking write, without waiting: `WouldBlock` if the buffer is full
+            /// (on io_uring also while a send is in flight; and a dropped write's count is
+            /// returned first, as by [`write`](Self::write)).
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 use std::io::Write;
+                if let Some(uring) = self.uring() {
+                    return uring.writer.try_write(|| (&*self.io.get_ref()).write(buf));
+                }
                 (&*self.io.get_ref()).write(buf)
             }
 
@@ -69,14 +89,25 @@ macro_rules! stream_io {
                 self.io.readable().await
             }
 
-            /// Waits until a write would not block.
+            /// Waits until a write would not block (on io_uring: no send in flight, then
+            /// writable).
             pub async fn writable(&self) {
+                if let Some(uring) = self.uring() {
+                    uring.writer.idle().await;
+                }
                 self.io.writable().await
             }
 
             /// Shuts down one direction (or both). `Shutdown::Write` is the half-close: the
             /// peer reads end of stream, and this side can still read what the peer sends.
+            ///
+            /// On io_uring, a write-side shutdown asked for while a send is in flight is done
+            /// right after that send completes (never before: no byte handed over is cut),
+            /// and `Ok` is returned at once.
             pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                if let Some(uring) = self.uring() {
+                    return uring.writer.shutdown(how);
+                }
                 self.io.get_ref().shutdown(how)
             }
 
@@ -91,8 +122,8 @@ macro_rules! stream_io {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Read;
-                if let Some(uring) = self.uring_reader() {
-                    return uring.poll_read(cx, buf);
+                if let Some(uring) = self.uring() {
+                    return uring.reader.poll_read(cx, buf);
                 }
                 self.io
                     .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf))
@@ -104,6 +135,9 @@ macro_rules! stream_io {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Write;
+                if let Some(uring) = self.uring() {
+                    return uring.writer.poll_write(cx, buf);
+                }
                 self.io
                     .poll_with(cx, $crate::io::Direction::Write, |mut s| s.write(buf))
             }
@@ -114,10 +148,25 @@ macro_rules! stream_io {
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Write;
+                if let Some(uring) = self.uring() {
+                    return uring.writer.poll_write_vectored(cx, bufs);
+                }
                 self.io
                     .poll_with(cx, $crate::io::Direction::Write, |mut s| {
                         s.write_vectored(bufs)
                     })
+            }
+
+            /// Ready when everything written has been handed to the kernel (on io_uring:
+            /// no send in flight; on epoll at once).
+            pub(crate) fn poll_flush_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                match self.uring() {
+                    Some(uring) => uring.writer.poll_idle(cx).map(Ok),
+                    None => std::task::Poll::Ready(Ok(())),
+                }
             }
         }
 
@@ -158,19 +207,24 @@ macro_rules! stream_io {
                 self.poll_write_vectored_priv(cx, bufs)
             }
 
-            /// Nothing to flush: writes go straight to the kernel.
+            /// Nothing to flush on epoll: writes go straight to the kernel. On io_uring,
+            /// waits for the send in flight.
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                self.poll_flush_priv(cx)
             }
 
-            /// Shuts down the write direction (the peer reads end of stream).
+            /// Shuts down the write direction (the peer reads end of stream), after the send
+            /// in flight on io_uring.
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
+                if self.poll_flush_priv(cx)?.is_pending() {
+                    return std::task::Poll::Pending;
+                }
                 std::task::Poll::Ready(match self.shutdown(std::net::Shutdown::Write) {
                     // Already shut or reset by the peer: closing is done either way.
                     Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),

@@ -1,4 +1,8 @@
-//! TCP: [`TcpListener`] and [`TcpStream`] on the readiness path.
+//! TCP: [`TcpListener`] and [`TcpStream`].
+//!
+//! On epoll everything below is readiness; on io_uring, accepts, reads and writes are
+//! completion-based instead (`uring_accept.rs`, `uring_read.rs`, `uring_write.rs`), and the
+//! readiness registration stays for `readable()`/`writable()` and connecting.
 //!
 //! A socket is created non-blocking and close-on-exec in one syscall and wrapped in an
 //! [`Async`], which registers it with the runtime's reactor (epoll, or io_uring's poll
@@ -13,12 +17,11 @@
 //! [`create_server`](crate::net::create_server)) back off and retry (see `server.rs`).
 
 use super::addr::{first_ok, lookup_host, ToSocketAddrs};
-use super::shared_fd::SharedStream;
+use super::shared_fd::{SharedStream, UringStream};
 use super::stream_io::stream_io;
 use super::sys;
-use super::uring_read::UringReader;
+use super::uring_accept::UringAcceptor;
 use crate::io::{Async, Direction};
-use ringloop_reactor::Backend;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -43,7 +46,9 @@ pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 /// });
 /// ```
 pub struct TcpListener {
-    io: Async<std::net::TcpListener>,
+    io: Async<SharedStream<std::net::TcpListener>>,
+    /// Accepts through io_uring completions (multishot), when the backend is io_uring.
+    uring: Option<UringAcceptor>,
 }
 
 impl TcpListener {
@@ -63,22 +68,32 @@ impl TcpListener {
     }
 
     pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            io: Async::new(std::net::TcpListener::from(fd))?,
-        })
+        TcpListener::wrap(std::net::TcpListener::from(fd))
     }
 
     /// Takes over a `std` listener (switched to non-blocking mode here).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
+        TcpListener::wrap(listener)
+    }
+
+    /// Registers a non-blocking listener; on io_uring, accepting takes the completion path.
+    fn wrap(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        let listener = SharedStream::new(listener);
+        let uring = UringAcceptor::for_current(listener.fd());
         Ok(TcpListener {
             io: Async::new(listener)?,
+            uring,
         })
     }
 
     /// Deregisters and gives back the `std` listener, switched back to blocking mode.
+    ///
+    /// On io_uring, connections the kernel accepted and `accept` did not return yet are
+    /// closed (see `net/uring_accept.rs`).
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let listener = self.io.into_inner();
+        drop(self.uring);
+        let listener = self.io.into_inner().into_std()?;
         listener.set_nonblocking(false)?;
         Ok(listener)
     }
@@ -92,7 +107,19 @@ impl TcpListener {
     }
 
     /// Polls for a connection (the building block for accept loops).
+    ///
+    /// On io_uring this is the completion path: a multishot accept (Linux 5.19+) accepts
+    /// connections as they arrive, and each call returns the next one.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if let Some(uring) = &self.uring {
+            return uring.poll_accept(cx).map(|r| {
+                let stream = std::net::TcpStream::from(r?);
+                let peer = stream
+                    .peer_addr()
+                    .map_err(super::uring_accept::peer_error)?;
+                Ok((TcpStream::wrap(stream)?, peer))
+            });
+        }
         let fd = self.io.as_raw_fd();
         match self.io.poll_with(cx, Direction::Read, |_| sys::accept(fd)) {
             Poll::Ready(Ok((fd, raw))) => {
@@ -154,9 +181,9 @@ impl std::fmt::Debug for TcpListener {
 /// A TCP connection: `read`, `write`, futures-io's `AsyncRead`/`AsyncWrite` (on `TcpStream`
 /// and on `&TcpStream`, so a reader task and a writer task can share one through an `Arc`).
 pub struct TcpStream {
-    io: Async<SharedStream>,
-    /// Reads through io_uring completions, when the runtime's backend is io_uring.
-    uring: Option<UringReader>,
+    io: Async<SharedStream<std::net::TcpStream>>,
+    /// Reads and writes through io_uring completions, when the runtime's backend is io_uring.
+    uring: Option<UringStream>,
 }
 
 stream_io!(TcpStream);
@@ -176,22 +203,18 @@ impl TcpStream {
         TcpStream::wrap(std::net::TcpStream::from(fd))
     }
 
-    /// Registers a non-blocking stream; on io_uring, reads take the completion path.
+    /// Registers a non-blocking stream; on io_uring, reads and writes take the completion
+    /// path.
     fn wrap(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let stream = SharedStream::new(stream);
-        let uring = match crate::Handle::try_current() {
-            Some(h) if h.backend() == Backend::IoUring => {
-                Some(UringReader::new(stream.fd().clone()))
-            }
-            _ => None,
-        };
+        let uring = UringStream::for_current(stream.fd());
         Ok(TcpStream {
             io: Async::new(stream)?,
             uring,
         })
     }
 
-    fn uring_reader(&self) -> Option<&UringReader> {
+    fn uring(&self) -> Option<&UringStream> {
         self.uring.as_ref()
     }
 
@@ -227,7 +250,7 @@ impl TcpStream {
     ///
     /// On io_uring, bytes already received into the runtime's buffers and not yet read are
     /// not in the `std` stream: read until `WouldBlock` with [`try_read`] first if that
-    /// matters.
+    /// matters. A send still in flight (from a dropped write) is cancelled.
     ///
     /// [`try_read`]: TcpStream::try_read
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {

@@ -104,7 +104,23 @@ impl TcpSocket {
     }
 
     /// Connects to `addr` (the connect is non-blocking; the task waits for its outcome).
+    ///
+    /// On io_uring the connect is a completion-based operation (`Op::connect`): the kernel
+    /// owns the socket until the handshake's outcome, and the stream is registered only
+    /// then. Dropping this future cancels the connect, and the socket closes when the
+    /// cancelled operation completes.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        if super::shared_fd::uring_backend() {
+            let fd = std::sync::Arc::new(self.fd);
+            let (result, op) =
+                crate::io::submit(ringloop_reactor::Op::connect(fd.clone(), addr))?.await;
+            // The op held the other reference: now the socket is ours alone again.
+            drop(op);
+            result?;
+            let fd = std::sync::Arc::try_unwrap(fd)
+                .map_err(|_| io::Error::other("the connected socket is still shared"))?;
+            return TcpStream::from_owned(fd);
+        }
         let raw = sys::RawAddr::from_inet(&addr);
         // connect(2) first, register second (as mio and tokio do). A socket registered before
         // it connects is polled while unconnected, which TCP reports as `POLLHUP | POLLOUT`:

@@ -1,11 +1,13 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //!
-//! The same readiness machinery as TCP, on `AF_UNIX` sockets named by filesystem paths (or
+//! The same machinery as TCP (readiness; completion-based stream reads and writes on
+//! io_uring), on `AF_UNIX` sockets named by filesystem paths (or
 //! unnamed, from [`UnixStream::pair`] and [`UnixDatagram::pair`]). Connecting never waits for
 //! a network; it can still return `EAGAIN` when the listener's backlog is full, and then the
 //! task sleeps briefly and tries again (see [`UnixStream::connect`]). Binding does not remove a stale socket file:
 //! `bind` on an existing path fails with `AddrInUse`, as in `std` and asyncio.
 
+use super::shared_fd::{SharedStream, UringStream};
 use super::stream_io::stream_io;
 use super::sys;
 use crate::io::{Async, Direction};
@@ -22,7 +24,9 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// A Unix-domain socket listening for connections (asyncio's `start_unix_server` socket).
 pub struct UnixListener {
-    io: Async<std::os::unix::net::UnixListener>,
+    io: Async<SharedStream<std::os::unix::net::UnixListener>>,
+    /// Accepts through io_uring completions (multishot), when the backend is io_uring.
+    uring: Option<super::uring_accept::UringAcceptor>,
 }
 
 impl UnixListener {
@@ -34,14 +38,19 @@ impl UnixListener {
     /// Takes over a `std` listener (switched to non-blocking mode here).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
+        let listener = SharedStream::new(listener);
+        let uring = super::uring_accept::UringAcceptor::for_current(listener.fd());
         Ok(UnixListener {
             io: Async::new(listener)?,
+            uring,
         })
     }
 
-    /// Deregisters and gives back the `std` listener, switched back to blocking mode.
+    /// Deregisters and gives back the `std` listener, switched back to blocking mode (on
+    /// io_uring, connections accepted and not yet returned are closed).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
-        let listener = self.io.into_inner();
+        drop(self.uring);
+        let listener = self.io.into_inner().into_std()?;
         listener.set_nonblocking(false)?;
         Ok(listener)
     }
@@ -51,20 +60,27 @@ impl UnixListener {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 
-    /// Polls for a connection.
+    /// Polls for a connection (on io_uring through a multishot accept, as
+    /// [`TcpListener::poll_accept`](super::TcpListener::poll_accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        if let Some(uring) = &self.uring {
+            return uring.poll_accept(cx).map(|r| {
+                let stream = std::os::unix::net::UnixStream::from(r?);
+                let peer = stream
+                    .peer_addr()
+                    .map_err(super::uring_accept::peer_error)?;
+                Ok((UnixStream::wrap(stream)?, peer))
+            });
+        }
         let fd = self.io.as_raw_fd();
         match self.io.poll_with(cx, Direction::Read, |_| sys::accept(fd)) {
             Poll::Ready(Ok((fd, _))) => {
                 let stream = std::os::unix::net::UnixStream::from(fd);
-                Poll::Ready(stream.peer_addr().and_then(|peer| {
-                    Ok((
-                        UnixStream {
-                            io: Async::new(stream)?,
-                        },
-                        peer,
-                    ))
-                }))
+                Poll::Ready(
+                    stream
+                        .peer_addr()
+                        .and_then(|peer| Ok((UnixStream::wrap(stream)?, peer))),
+                )
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -98,16 +114,27 @@ impl std::fmt::Debug for UnixListener {
 
 /// A Unix-domain stream connection: the same surface as [`TcpStream`](super::TcpStream).
 pub struct UnixStream {
-    io: Async<std::os::unix::net::UnixStream>,
+    io: Async<SharedStream<std::os::unix::net::UnixStream>>,
+    /// Reads and writes through io_uring completions, when the runtime's backend is io_uring.
+    uring: Option<UringStream>,
 }
 
 stream_io!(UnixStream);
 
 impl UnixStream {
-    /// Unix-domain streams read through readiness on both backends (ringloop simplifies:
-    /// only TCP takes the io_uring completion path).
-    fn uring_reader(&self) -> Option<&super::uring_read::UringReader> {
-        None
+    fn uring(&self) -> Option<&UringStream> {
+        self.uring.as_ref()
+    }
+
+    /// Registers a connected non-blocking stream; on io_uring, reads and writes take the
+    /// completion path.
+    fn wrap(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        let stream = SharedStream::new(stream);
+        let uring = UringStream::for_current(stream.fd());
+        Ok(UnixStream {
+            io: Async::new(stream)?,
+            uring,
+        })
     }
 
     /// Connects to the listener at `path`.
@@ -123,9 +150,7 @@ impl UnixStream {
         let mut delay = Duration::from_micros(100);
         loop {
             if sys::connect(fd.as_raw_fd(), &raw)? {
-                return Ok(UnixStream {
-                    io: Async::new(std::os::unix::net::UnixStream::from(fd))?,
-                });
+                return UnixStream::wrap(std::os::unix::net::UnixStream::from(fd));
             }
             if delay > CONNECT_PATIENCE {
                 return Err(io::Error::new(
@@ -147,14 +172,16 @@ impl UnixStream {
     /// Takes over a `std` stream (switched to non-blocking mode here).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         stream.set_nonblocking(true)?;
-        Ok(UnixStream {
-            io: Async::new(stream)?,
-        })
+        UnixStream::wrap(stream)
     }
 
     /// Deregisters and gives back the `std` stream, switched back to blocking mode.
+    ///
+    /// On io_uring, bytes already received into the runtime's buffers and not yet read are
+    /// not in the `std` stream (see [`TcpStream::into_std`](super::TcpStream::into_std)).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
-        let stream = self.io.into_inner();
+        drop(self.uring);
+        let stream = self.io.into_inner().into_std()?;
         stream.set_nonblocking(false)?;
         Ok(stream)
     }

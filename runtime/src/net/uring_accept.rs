@@ -1,0 +1,161 @@
+//! The io_uring completion path for accepting connections: one multishot accept per
+//! listener (Linux 5.19+), single-shot accepts on older kernels.
+//!
+//! The listener's first `accept` submits a multishot accept; the kernel then accepts every
+//! connection that arrives, close-on-exec and non-blocking, and posts each new socket as a
+//! completion (already an `OwnedFd` when the runtime sees it: see `io/ops.rs`' `MultiOp`).
+//! They queue until `accept` takes them, one per call, in arrival order.
+//!
+//! When a completion comes without `IORING_CQE_F_MORE` the kernel has ended the multishot
+//! accept: after an error (`EMFILE`/`ENFILE` when out of descriptors: the connection stays in
+//! the backlog), or when its completion queue overflowed. The error is returned to the caller,
+//! exactly as `accept(2)` would return it, and the *next* `accept` call arms a new multishot
+//! accept. So descriptor exhaustion behaves as on the readiness path: the accept loops ringloop
+//! runs back off before calling again (`server.rs`), nothing spins and nothing dies.
+//!
+//! (The kernel reads the descriptor limit, `RLIMIT_NOFILE`, when the accept is submitted: a
+//! limit lowered later applies from the next re-arm, unlike `accept(2)` which reads it at
+//! each call.)
+//!
+//! Dropping the listener cancels the multishot accept and closes every socket it accepted that
+//! was not handed out, including those whose completion comes after the cancel.
+//!
+//! ringloop simplifies: the peer's address is read with `getpeername(2)` (a multishot accept
+//! gets none from the kernel; a peer that reset in between makes that accept fail with
+//! `ECONNABORTED`, as `accept(2)` does for a connection aborted in the backlog), and a kernel
+//! older than 5.19 gets single-shot accepts, one in flight at a time.
+//!
+//! One difference from readiness: once armed, the multishot accept takes connections off the
+//! backlog as they come, whether or not anyone calls `accept`; they wait, open, in the
+//! listener's queue (not in the kernel's backlog, so the backlog limit does not refuse more).
+//! A server that stops accepting for long should drop (or pause) its listener.
+
+use crate::io::{submit, submit_multishot, MultiOp, OpFuture};
+use ringloop_reactor::Op;
+use std::future::Future;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+
+/// A listening socket's completion-path accept state.
+pub(crate) struct UringAcceptor {
+    /// The listener, shared with the accept in flight so the descriptor outlives it.
+    fd: Arc<OwnedFd>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The multishot accept, once armed (re-armed after the kernel ends it).
+    multi: Option<MultiOp>,
+    /// The single-shot accept in flight (kernels without multishot accept).
+    single: Option<OpFuture>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // No invariant spans a call that could unwind while this lock is held.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether the kernel has multishot accept (5.19+). An older kernel would fail it with
+/// `EINVAL`, which a listener in the wrong state also returns, so the version decides.
+fn multishot_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        // SAFETY: utsname is plain old data; uname fills it, and the release field is a
+        // NUL-terminated string within the array afterwards.
+        let release = unsafe {
+            let mut u: libc::utsname = std::mem::zeroed();
+            if libc::uname(&mut u) != 0 {
+                return false;
+            }
+            std::ffi::CStr::from_ptr(u.release.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
+        let mut parts = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (5, 19)
+    })
+}
+
+impl UringAcceptor {
+    /// The accept state for the listening socket `fd` when the current runtime runs on
+    /// io_uring; `None` on epoll (readiness) or outside a runtime.
+    pub(crate) fn for_current(fd: &Arc<OwnedFd>) -> Option<UringAcceptor> {
+        match crate::Handle::try_current() {
+            Some(h) if h.backend() == ringloop_reactor::Backend::IoUring => Some(UringAcceptor {
+                fd: fd.clone(),
+                state: Mutex::default(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The next accepted socket (close-on-exec, non-blocking), or `accept(2)`'s error.
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        let mut st = lock(&self.state);
+        if !multishot_supported() {
+            return self.poll_single(&mut st, cx);
+        }
+        // At most two turns: a stream found ended is re-armed once, and the new one is
+        // polled (it cannot have ended before being polled).
+        for _ in 0..2 {
+            if st.multi.is_none() {
+                st.multi = Some(submit_multishot(Op::accept_multishot(self.fd.clone()))?);
+            }
+            let multi = st.multi.as_mut().expect("armed above");
+            match multi.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Ended, everything taken: arm again.
+                Poll::Ready(None) => st.multi = None,
+                Poll::Ready(Some((result, mut op, last))) => {
+                    if last {
+                        st.multi = None;
+                    }
+                    return Poll::Ready(match result {
+                        Ok(_) => op.take_socket().ok_or_else(|| {
+                            io::Error::other("an accept completed without a socket")
+                        }),
+                        Err(e) => Err(e),
+                    });
+                }
+            }
+        }
+        // Re-armed twice without a completion or Pending: cannot happen; wake to retry
+        // rather than spin here.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn poll_single(&self, st: &mut State, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        if st.single.is_none() {
+            st.single = Some(submit(Op::accept(self.fd.clone()))?);
+        }
+        let single = st.single.as_mut().expect("submitted above");
+        match Pin::new(single).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((result, mut op)) => {
+                st.single = None;
+                Poll::Ready(result.and_then(|_| {
+                    op.take_socket()
+                        .ok_or_else(|| io::Error::other("an accept completed without a socket"))
+                }))
+            }
+        }
+    }
+}
+
+/// The error for an accepted connection whose peer address cannot be read: a peer that
+/// reset before `getpeername(2)` (`ENOTCONN`) is a connection aborted in the backlog.
+pub(crate) fn peer_error(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ENOTCONN) {
+        io::Error::from_raw_os_error(libc::ECONNABORTED)
+    } else {
+        e
+    }
+}
