@@ -10,6 +10,15 @@
 //!     run task
 //! }
 //! ```
+//!
+//! # Batched notifications
+//!
+//! A task queued on this worker's local queue may wake a parked worker to come and steal it
+//! (`Shared::notify_parked`). While the worker fires its timers or dispatches the reactor's
+//! events, one turn can queue hundreds of tasks; notifying for each costs a futex or eventfd
+//! write per task when the other worker keeps parking again in between (it wakes, finds the
+//! queue drained, parks, and the next push wakes it again). So a batch defers the
+//! notification to its end: one wake for the whole batch ([`WorkerCore::batch`]).
 
 use super::{LocalCore, Shared};
 use crate::context::{self, ThreadContext};
@@ -38,6 +47,26 @@ pub(crate) struct WorkerCore {
     tick: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u32>,
+    /// Inside a batch (timers firing, reactor events dispatched): queued tasks do not notify
+    /// a parked worker each; the batch notifies once at its end.
+    in_batch: Cell<bool>,
+    /// A task was queued during the current batch.
+    batch_queued: Cell<bool>,
+}
+
+/// Ends a batch when dropped (also on unwind, so a panicking waker cannot leave notifications
+/// deferred forever): notifies a parked worker once if the batch queued anything.
+struct Batch<'a> {
+    core: &'a WorkerCore,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.core.in_batch.set(false);
+        if self.core.batch_queued.replace(false) {
+            self.core.shared.notify_parked();
+        }
+    }
 }
 
 /// The worker thread's body.
@@ -53,6 +82,8 @@ pub(super) fn run(index: usize, local: Worker<Notified>, shared: Arc<Shared>, ha
             tick: Cell::new(0),
             searching: Cell::new(false),
             rng: Cell::new(index as u32 * 0x9E37_79B9 + 1),
+            in_batch: Cell::new(false),
+            batch_queued: Cell::new(false),
         }),
     };
     let _enter = context::enter(&ctx);
@@ -76,6 +107,7 @@ impl WorkerCore {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % EVENT_INTERVAL == 0 {
+                let _batch = self.batch();
                 time.turn();
                 self.shared.driver.park(time, false);
             }
@@ -83,7 +115,7 @@ impl WorkerCore {
                 self.run_task(task);
                 continue;
             }
-            if time.turn() > 0 {
+            if self.fire_timers(time) > 0 {
                 continue;
             }
             if let Some(task) = self.steal() {
@@ -174,7 +206,26 @@ impl WorkerCore {
 
     fn push_local(&self, task: Notified) {
         self.local.push(task);
-        self.shared.notify_parked();
+        if self.in_batch.get() {
+            self.batch_queued.set(true);
+        } else {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Starts a batch: until the guard drops, queued tasks notify nobody; then one notification
+    /// covers them all. Batches do not nest (the inner guard would end the outer batch early),
+    /// and none is open while a task runs.
+    fn batch(&self) -> Batch<'_> {
+        debug_assert!(!self.in_batch.get(), "nested notification batch");
+        self.in_batch.set(true);
+        Batch { core: self }
+    }
+
+    /// Fires this worker's due timers as one batch.
+    fn fire_timers(&self, time: &TimeCore) -> usize {
+        let _batch = self.batch();
+        time.turn()
     }
 
     fn park(&self, time: &TimeCore) {
@@ -199,12 +250,17 @@ impl WorkerCore {
             .next_expiration()
             .and_then(|next| shared.driver.time.clock.real_deadline(next));
         let participant = &shared.remotes[self.index].participant;
+        // Parked in the driver, this thread dispatches the reactor's events: one batch, which
+        // ends after it has left the sleeper list, so its notification wakes another worker
+        // and not itself.
+        let batch = self.batch();
         shared.park_participant(participant, time, Some(&shared.driver), deadline);
         if !shared.idle.unregister_sleeper(self.index) {
             // A notifier picked us and counted us as searching.
             self.searching.set(true);
         }
         time.turn();
+        drop(batch);
     }
 
     fn lifo_has_task(&self) -> bool {
