@@ -53,7 +53,7 @@
 //! | `asyncio.open_connection`, `start_server`, `Server.serve_forever/close/wait_closed` | [`streams::open_connection`], [`streams::start_server`], [`net::Server`] |
 //! | `StreamReader.read/readline/readexactly/readuntil/at_eof`, `StreamWriter.write/drain/write_eof/close/wait_closed` | [`streams::StreamReader`], [`streams::StreamWriter`] |
 //! | `IncompleteReadError`, `LimitOverrunError` | [`streams::IncompleteReadError`], [`streams::LimitOverrunError`] inside `io::Error` |
-//! | `loop.create_server`, `loop.create_connection`, `asyncio.Protocol`, `Transport` | [`net::create_server`], [`net::create_connection`], [`net::Protocol`], [`net::Transport`] |
+//! | `loop.create_server`, `loop.create_connection`, `asyncio.Protocol`, `Transport` | [`LoopHandle::create_server`], [`LoopHandle::create_connection`] (or [`net::create_server`], [`net::create_connection`]), [`net::Protocol`], [`net::Transport`] |
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(None, f)` | [`to_thread`], [`LoopHandle::run_in_executor`], [`Handle::spawn_blocking`], giving a [`Blocking`] future |
 //! | `asyncio.create_subprocess_exec`, `create_subprocess_shell`, `Process` (`wait`, `communicate`, `send_signal`, `terminate`, `kill`, `returncode`) | [`process::create_subprocess_exec`], [`process::create_subprocess_shell`], [`process::Command`], [`process::Process`] ([`Process::try_wait`](process::Process::try_wait) is `returncode`) |
 //! | `loop.add_signal_handler`, `remove_signal_handler` | [`LoopHandle::add_signal_handler`], [`LoopHandle::remove_signal_handler`]; the future form: [`signal::signal`], [`signal::ctrl_c`] |

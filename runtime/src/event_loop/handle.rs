@@ -172,6 +172,56 @@ impl LoopHandle {
             .map_err(|_| LoopError::Closed)
     }
 
+    /// Listens on `host:port` and drives a new protocol from `factory` on every connection:
+    /// asyncio's `loop.create_server(protocol_factory, host, port)`, the same as
+    /// [`net::create_server`](crate::net::create_server) on this loop.
+    ///
+    /// As in asyncio, await it inside the loop (in a task or callback of its runtime):
+    /// anywhere else it fails with an `io::Error` saying so, and on a closed loop too.
+    pub async fn create_server<P, F>(
+        &self,
+        factory: F,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<crate::net::Server>
+    where
+        P: crate::net::Protocol,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        self.check_in_loop("create_server")?;
+        crate::net::create_server(factory, host, port).await
+    }
+
+    /// Connects to `host:port` and drives `factory()`'s protocol on the connection: asyncio's
+    /// `loop.create_connection(protocol_factory, host, port)`, the same as
+    /// [`net::create_connection`](crate::net::create_connection) on this loop. Await it
+    /// inside the loop, as [`create_server`](LoopHandle::create_server).
+    pub async fn create_connection<P, F>(
+        &self,
+        factory: F,
+        host: &str,
+        port: u16,
+    ) -> std::io::Result<(crate::net::Transport, Arc<std::sync::Mutex<P>>)>
+    where
+        P: crate::net::Protocol,
+        F: FnOnce() -> P,
+    {
+        self.check_in_loop("create_connection")?;
+        crate::net::create_connection(factory, host, port).await
+    }
+
+    /// The loop's network methods run on the caller's runtime, which must be the loop's.
+    fn check_in_loop(&self, what: &str) -> std::io::Result<()> {
+        self.shared.check_open().map_err(std::io::Error::other)?;
+        match Handle::try_current() {
+            Some(current) if super::registry::same_runtime(&current, &self.shared.rt) => Ok(()),
+            _ => Err(std::io::Error::other(format!(
+                "LoopHandle::{what} must be awaited inside its loop (a task or callback of the \
+                 loop's runtime)"
+            ))),
+        }
+    }
+
     /// Runs `f` on the runtime's blocking pool and returns a future of its result (asyncio's
     /// `loop.run_in_executor(None, f)`; see [`to_thread`](crate::to_thread)).
     ///
