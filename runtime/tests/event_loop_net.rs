@@ -1,24 +1,13 @@
 //! The event loop's network methods: `LoopHandle::create_server` and `create_connection`
 //! (asyncio's `loop.create_server` / `loop.create_connection`), on both flavours, on 127.0.0.1.
 
+mod net_support;
+
+use net_support::Echo;
 use ringloop::net::{Protocol, Transport};
 use ringloop::{Builder, EventLoop, Flavor};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Echoes every byte back; closes on EOF.
-struct Echo {
-    transport: Option<Transport>,
-}
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: Transport) {
-        self.transport = Some(transport);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        self.transport.as_ref().unwrap().write(data);
-    }
-}
 
 /// Collects what it receives and says when `want` bytes have come.
 struct Collect {
@@ -50,10 +39,7 @@ fn a_protocol_server_and_client_made_through_the_loop_echo_byte_exact() {
         let mut lp = new_loop(flavor);
         let got = lp.run_until_complete(async move {
             let lp = ringloop::get_running_loop().unwrap();
-            let server = lp
-                .create_server(|| Echo { transport: None }, "127.0.0.1", 0)
-                .await
-                .unwrap();
+            let server = lp.create_server(Echo::new, "127.0.0.1", 0).await.unwrap();
             let port = server.sockets()[0].port();
             let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
             let got = Arc::new(Mutex::new(Vec::new()));
@@ -94,18 +80,14 @@ fn the_loops_network_methods_refuse_to_run_outside_the_loop() {
     // Awaited on another runtime: an error that says where to await it, not a server bound on
     // the wrong runtime.
     let other = Builder::new_current_thread().build().unwrap();
-    let Err(err) =
-        other.block_on(handle.create_server(|| Echo { transport: None }, "127.0.0.1", 0))
-    else {
+    let Err(err) = other.block_on(handle.create_server(Echo::new, "127.0.0.1", 0)) else {
         panic!("create_server outside its loop must fail");
     };
     assert!(
         err.to_string().contains("inside its loop"),
         "unexpected error: {err}"
     );
-    let Err(err) =
-        other.block_on(handle.create_connection(|| Echo { transport: None }, "127.0.0.1", 1))
-    else {
+    let Err(err) = other.block_on(handle.create_connection(Echo::new, "127.0.0.1", 1)) else {
         panic!("create_connection outside its loop must fail");
     };
     assert!(err.to_string().contains("inside its loop"), "{err}");

@@ -4,8 +4,8 @@
 
 mod net_support;
 
-use net_support::{each, Rng};
-use ringloop::net::{create_server, Protocol, Transport};
+use net_support::{each, Echo, Rng};
+use ringloop::net::create_server;
 use ringloop::streams::{open_connection, start_server};
 use std::time::Duration;
 
@@ -88,31 +88,11 @@ fn stream_echo_is_byte_exact_with_256_concurrent_connections() {
     });
 }
 
-/// Echoes every byte back.
-struct Echo {
-    transport: Option<Transport>,
-}
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: Transport) {
-        self.transport = Some(transport);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        self.transport.as_ref().unwrap().write(data);
-    }
-    fn eof_received(&mut self) -> bool {
-        // Returning false closes the transport after the echo is flushed.
-        false
-    }
-}
-
 #[test]
 fn protocol_echo_is_byte_exact_with_256_concurrent_connections() {
     let expected: usize = sizes(11).iter().sum();
     each(Duration::from_secs(120), |config| async move {
-        let server = create_server(|| Echo { transport: None }, "127.0.0.1", 0)
-            .await
-            .unwrap();
+        let server = create_server(Echo::new, "127.0.0.1", 0).await.unwrap();
         let port = server.sockets()[0].port();
         let total = run_clients(port, 11).await;
         assert_eq!(total, expected, "{config:?}");

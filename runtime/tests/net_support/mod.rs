@@ -86,3 +86,28 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// A protocol that echoes every byte back (and, on EOF, lets the transport close once the
+/// echo is flushed).
+pub struct Echo {
+    transport: Option<ringloop::net::Transport>,
+}
+
+impl Echo {
+    pub fn new() -> Echo {
+        Echo { transport: None }
+    }
+}
+
+impl ringloop::net::Protocol for Echo {
+    fn connection_made(&mut self, transport: ringloop::net::Transport) {
+        self.transport = Some(transport);
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.transport.as_ref().unwrap().write(data);
+    }
+    fn eof_received(&mut self) -> bool {
+        // Returning false closes the transport after the echo is flushed.
+        false
+    }
+}
