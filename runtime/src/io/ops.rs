@@ -70,21 +70,24 @@ pub(crate) fn submit(op: Op) -> io::Result<OpFuture> {
     let slot = Arc::new(OpSlot {
         state: Mutex::new(State::Waiting(None)),
     });
+    let id = submit_with(&handle, Entry::Op(slot.clone()), op)?;
+    Ok(OpFuture {
+        handle,
+        slot,
+        id,
+        on_orphan: None,
+        done: false,
+    })
+}
+
+/// Puts `entry` in the driver's table and submits `op` under its token; on a refused
+/// submission the entry is taken out again.
+fn submit_with(handle: &Handle, entry: Entry, op: Op) -> io::Result<OpId> {
     let driver = handle.driver();
-    let token = driver.io.insert(Entry::Op(slot.clone()));
-    match driver.reactor.submit(op, token) {
-        Ok(id) => Ok(OpFuture {
-            handle,
-            slot,
-            id,
-            on_orphan: None,
-            done: false,
-        }),
-        Err(e) => {
-            driver.io.remove(token);
-            Err(e)
-        }
-    }
+    let token = driver.io.insert(entry);
+    driver.reactor.submit(op, token).inspect_err(|_| {
+        driver.io.remove(token);
+    })
 }
 
 /// A submitted operation: resolves to its result and the op (buffers included) back.
@@ -212,15 +215,8 @@ pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
     let slot = Arc::new(MultiSlot {
         state: Mutex::new(MultiState::default()),
     });
-    let driver = handle.driver();
-    let token = driver.io.insert(Entry::Multi(slot.clone()));
-    match driver.reactor.submit(op, token) {
-        Ok(id) => Ok(MultiOp { handle, slot, id }),
-        Err(e) => {
-            driver.io.remove(token);
-            Err(e)
-        }
-    }
+    let id = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
+    Ok(MultiOp { handle, slot, id })
 }
 
 /// A submitted multishot operation: a stream of completions. Dropping it cancels the

@@ -280,3 +280,14 @@ pub(crate) fn local_addr(fd: RawFd) -> io::Result<RawAddr> {
     })?;
     Ok(addr)
 }
+
+/// `shutdown(2)`: ends one direction of the connected socket `fd`, or both.
+pub(crate) fn shutdown(fd: &impl AsRawFd, how: std::net::Shutdown) -> io::Result<()> {
+    let how = match how {
+        std::net::Shutdown::Read => libc::SHUT_RD,
+        std::net::Shutdown::Write => libc::SHUT_WR,
+        std::net::Shutdown::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: shutdown(2) takes no pointers.
+    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), how) }).map(drop)
+}

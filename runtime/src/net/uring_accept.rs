@@ -87,13 +87,10 @@ impl UringAcceptor {
     /// The accept state for the listening socket `fd` when the current runtime runs on
     /// io_uring; `None` on epoll (readiness) or outside a runtime.
     pub(crate) fn for_current(fd: &Arc<OwnedFd>) -> Option<UringAcceptor> {
-        match crate::Handle::try_current() {
-            Some(h) if h.backend() == ringloop_reactor::Backend::IoUring => Some(UringAcceptor {
-                fd: fd.clone(),
-                state: Mutex::default(),
-            }),
-            _ => None,
-        }
+        super::shared_fd::uring_backend().then(|| UringAcceptor {
+            fd: fd.clone(),
+            state: Mutex::default(),
+        })
     }
 
     /// The next accepted socket (close-on-exec, non-blocking), or `accept(2)`'s error.

@@ -46,12 +46,13 @@
 //! ringloop simplifies: one send at a time, a fresh `Vec` per write, no registered buffers and
 //! no zero-copy send.
 
+use super::sys;
 use crate::io::{submit, OpFuture};
 use ringloop_reactor::Op;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -132,20 +133,6 @@ fn gather(bufs: &[IoSlice<'_>]) -> Vec<u8> {
         v.extend_from_slice(&b[..b.len().min(room)]);
     }
     v
-}
-
-/// `shutdown(2)` on the raw descriptor.
-fn shutdown_fd(fd: &OwnedFd, how: Shutdown) -> io::Result<()> {
-    let how = match how {
-        Shutdown::Read => libc::SHUT_RD,
-        Shutdown::Write => libc::SHUT_WR,
-        Shutdown::Both => libc::SHUT_RDWR,
-    };
-    // SAFETY: `fd` is an open descriptor we own for the length of the call.
-    if unsafe { libc::shutdown(fd.as_raw_fd(), how) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Joins two requested shutdowns into the one that does both.
@@ -335,7 +322,7 @@ impl UringWriter {
         let mut sh = lock(&self.shared);
         if how == Shutdown::Read || !sh.busy() {
             drop(sh);
-            return shutdown_fd(&self.fd, how);
+            return sys::shutdown(&self.fd, how);
         }
         sh.shutdown = Some(merge(sh.shutdown, how));
         if let Some(p) = sh.parked.take() {
@@ -395,7 +382,7 @@ fn finish_detached(shared: &Mutex<Shared>, fd: &OwnedFd, sent: usize, result: io
     };
     if let Some(how) = shutdown {
         // Not reported (see the module docs): the next read or write sees the socket's state.
-        let _ = shutdown_fd(fd, how);
+        let _ = sys::shutdown(fd, how);
     }
     wake_all(waiters);
 }
