@@ -2,10 +2,12 @@
 //! into an owner (which shuts down on drop) and cheap clonable handles.
 
 use crate::blocking::{self, Blocking, BlockingPool};
+use crate::context;
 use crate::driver::Driver;
 use crate::hooks::{ExceptionHandler, Hooks};
 use crate::scheduler::current_thread::{self, CurrentThread};
 use crate::scheduler::multi_thread::{self, MultiThread};
+use crate::scheduler::LocalCore;
 use crate::task::{SpawnError, Task};
 use crate::time::TimeShared;
 use ringloop_reactor::{Backend, BackendChoice, Reactor};
@@ -140,9 +142,21 @@ impl Builder {
     /// Builds the runtime: creates the reactor, the clock, and (multi-thread) the workers.
     pub fn build(&self) -> io::Result<Runtime> {
         let reactor = Reactor::new(self.backend)?;
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let mut reactors = vec![reactor];
+        if self.flavor == Flavor::MultiThread && reactors[0].backend() == Backend::IoUring {
+            // One ring per worker (`driver.rs` says why); the first one proved io_uring works
+            // here, so the others are forced to it: a failure is an error, not a mixed runtime.
+            for _ in 1..workers {
+                reactors.push(Reactor::new(BackendChoice::IoUring)?);
+            }
+        }
         let time = Arc::new(TimeShared::new(self.virtual_time, self.resolution));
         let pool = BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive);
-        let driver = Driver::new(reactor, time, pool);
+        let driver = Driver::new(reactors, time, pool);
         match self.flavor {
             Flavor::CurrentThread => {
                 let (ct, shared) = CurrentThread::new(driver, Hooks::new(self.slow_poll));
@@ -156,9 +170,6 @@ impl Builder {
                 })
             }
             Flavor::MultiThread => {
-                let workers = self
-                    .workers
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 let (mt, shared) = MultiThread::new(driver, Hooks::new(self.slow_poll), workers);
                 let handle = Handle {
                     kind: Kind::MultiThread(shared),
@@ -418,6 +429,20 @@ impl Handle {
         match &self.kind {
             Kind::CurrentThread(shared) => &shared.driver,
             Kind::MultiThread(shared) => &shared.driver,
+        }
+    }
+
+    /// The ring this thread submits I/O to, as an index for `Driver::ring`: on a runtime with a
+    /// ring per worker, the ring of the worker running this code; otherwise (one ring, or a
+    /// thread that is not one of this runtime's workers) ring 0.
+    pub(crate) fn current_ring(&self) -> usize {
+        match &self.kind {
+            Kind::CurrentThread(_) => 0,
+            Kind::MultiThread(shared) if shared.driver.ring_count() == 1 => 0,
+            Kind::MultiThread(shared) => context::with_opt(|ctx| match ctx.map(|c| &c.local) {
+                Some(LocalCore::Worker(core)) if Arc::ptr_eq(core.shared(), shared) => core.index(),
+                _ => 0,
+            }),
         }
     }
 }

@@ -70,9 +70,10 @@ pub(crate) fn submit(op: Op) -> io::Result<OpFuture> {
     let slot = Arc::new(OpSlot {
         state: Mutex::new(State::Waiting(None)),
     });
-    let id = submit_with(&handle, Entry::Op(slot.clone()), op)?;
+    let (ring, id) = submit_with(&handle, Entry::Op(slot.clone()), op)?;
     Ok(OpFuture {
         handle,
+        ring,
         slot,
         id,
         on_orphan: None,
@@ -80,19 +81,23 @@ pub(crate) fn submit(op: Op) -> io::Result<OpFuture> {
     })
 }
 
-/// Puts `entry` in the driver's table and submits `op` under its token; on a refused
-/// submission the entry is taken out again.
-fn submit_with(handle: &Handle, entry: Entry, op: Op) -> io::Result<OpId> {
-    let driver = handle.driver();
-    let token = driver.io.insert(entry);
-    driver.reactor.submit(op, token).inspect_err(|_| {
-        driver.io.remove(token);
-    })
+/// Puts `entry` in the table of this thread's ring and submits `op` there under its token; on
+/// a refused submission the entry is taken out again. Returns the ring's index with the op.
+fn submit_with(handle: &Handle, entry: Entry, op: Op) -> io::Result<(usize, OpId)> {
+    let index = handle.current_ring();
+    let ring = handle.driver().ring(index);
+    let token = ring.io.insert(entry);
+    let id = ring.reactor.submit(op, token).inspect_err(|_| {
+        ring.io.remove(token);
+    })?;
+    Ok((index, id))
 }
 
 /// A submitted operation: resolves to its result and the op (buffers included) back.
 pub(crate) struct OpFuture {
     handle: Handle,
+    /// The ring it was submitted to (`Driver::ring`): a cancel must go to the same one.
+    ring: usize,
     slot: Arc<OpSlot>,
     id: OpId,
     on_orphan: Option<OnOrphan>,
@@ -158,7 +163,7 @@ impl Drop for OpFuture {
                 *state = State::Orphaned(self.on_orphan.take());
                 drop(state);
                 // The completion still comes; the reactor keeps the buffers until then.
-                let _ = self.handle.driver().reactor.cancel(self.id);
+                let _ = self.handle.driver().ring(self.ring).reactor.cancel(self.id);
             }
             State::Done(result, op) => {
                 drop(state);
@@ -215,14 +220,21 @@ pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
     let slot = Arc::new(MultiSlot {
         state: Mutex::new(MultiState::default()),
     });
-    let id = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
-    Ok(MultiOp { handle, slot, id })
+    let (ring, id) = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
+    Ok(MultiOp {
+        handle,
+        ring,
+        slot,
+        id,
+    })
 }
 
 /// A submitted multishot operation: a stream of completions. Dropping it cancels the
 /// operation and drops (closes) whatever it produced that was not taken, now and later.
 pub(crate) struct MultiOp {
     handle: Handle,
+    /// The ring it was submitted to.
+    ring: usize,
     slot: Arc<MultiSlot>,
     id: OpId,
 }
@@ -260,7 +272,7 @@ impl Drop for MultiOp {
         drop(queued);
         if !ended {
             // The last completion still comes; the reactor keeps the op until then.
-            let _ = self.handle.driver().reactor.cancel(self.id);
+            let _ = self.handle.driver().ring(self.ring).reactor.cancel(self.id);
         }
     }
 }

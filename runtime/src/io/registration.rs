@@ -119,6 +119,8 @@ impl ScheduledIo {
 /// A descriptor registered with the current runtime's reactor for as long as this lives.
 pub(crate) struct Registration {
     handle: Handle,
+    /// The ring it is registered with (`Driver::ring`); that ring's worker delivers its events.
+    ring: usize,
     token: Token,
     fd: RawFd,
     io: Arc<ScheduledIo>,
@@ -129,14 +131,16 @@ impl Registration {
     pub(crate) fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
         let handle = current_handle()?;
         let io = Arc::new(ScheduledIo::default());
-        let driver = handle.driver();
-        let token = driver.io.insert(Entry::Io(io.clone()));
-        if let Err(e) = driver.reactor.register(fd, token, interest) {
-            driver.io.remove(token);
+        let index = handle.current_ring();
+        let ring = handle.driver().ring(index);
+        let token = ring.io.insert(Entry::Io(io.clone()));
+        if let Err(e) = ring.reactor.register(fd, token, interest) {
+            ring.io.remove(token);
             return Err(e);
         }
         Ok(Registration {
             handle,
+            ring: index,
             token,
             fd,
             io,
@@ -202,10 +206,10 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let driver = self.handle.driver();
+        let ring = self.handle.driver().ring(self.ring);
         // Deregister before the owner closes the descriptor (io_uring's poll keeps a
         // reference to the file otherwise). A failure here only means it is gone already.
-        let _ = driver.reactor.deregister(self.fd);
-        driver.io.remove(self.token);
+        let _ = ring.reactor.deregister(self.fd);
+        ring.io.remove(self.token);
     }
 }

@@ -104,7 +104,7 @@ impl CurrentThread {
         };
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
-            driver_waker: self.shared.driver.waker.clone(),
+            driver_waker: self.shared.driver.ring(0).waker.clone(),
         });
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
@@ -191,18 +191,18 @@ impl Core {
         if idle && driver.time.clock.is_virtual() {
             // Nothing can run: let I/O and remote wakes in without waiting, and if still idle,
             // jump the virtual clock to the next timer.
-            driver.park(time, false);
+            driver.ring(0).park(time, false);
             self.take_injected();
             if self.queue.borrow().is_empty() && !main_woken.load(Ordering::Acquire) {
                 match time.next_expiration() {
                     Some(next) => driver.time.clock.advance_virtual(next),
                     None => {
-                        driver.park(time, true);
+                        driver.ring(0).park(time, true);
                     }
                 }
             }
         } else {
-            driver.park(time, idle);
+            driver.ring(0).park(time, idle);
         }
         time.turn();
         self.take_injected();
@@ -242,7 +242,7 @@ impl Shared {
                 queue.push_back(task);
                 self.has_injected.store(true, Ordering::Release);
                 drop(injector);
-                self.driver.waker.wake();
+                self.driver.ring(0).waker.wake();
             }
             // Shut down: the task itself was (or will be) cancelled through the task list;
             // only this queue reference goes.

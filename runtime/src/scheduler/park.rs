@@ -11,7 +11,7 @@
 //! the condition variable (taking the mutex first, so the notification cannot slip between the
 //! parker's check and its wait), or wake the reactor.
 
-use crate::driver::Driver;
+use crate::driver::Ring;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Condvar, Mutex};
 use crate::time::TimeCore;
@@ -45,14 +45,14 @@ impl Parker {
             .is_ok()
     }
 
-    /// Blocks until unparked or `deadline`. Tries to wait in the driver (so this thread also
+    /// Blocks until unparked or `deadline`. Tries to wait in `ring` (so this thread also
     /// serves I/O and its own timers through the reactor); if another thread already does,
     /// waits on the condition variable.
-    pub(crate) fn park(&self, driver: Option<&Driver>, tc: &TimeCore, deadline: Option<Instant>) {
+    pub(crate) fn park(&self, ring: Option<&Ring>, tc: &TimeCore, deadline: Option<Instant>) {
         if self.take_notification() {
             return;
         }
-        if let Some(guard) = driver.and_then(Driver::try_lock) {
+        if let Some(guard) = ring.and_then(Ring::try_lock) {
             match self.state.compare_exchange(
                 EMPTY,
                 PARKED_DRIVER,
@@ -116,9 +116,10 @@ impl Parker {
         }
     }
 
-    /// Wakes the thread, or makes its next park return at once.
-    pub(crate) fn unpark(&self, driver: &Driver) {
-        self.unpark_with(|| driver.waker.wake());
+    /// Wakes the thread (which parks in `ring`, if in any), or makes its next park return at
+    /// once.
+    pub(crate) fn unpark(&self, ring: &Ring) {
+        self.unpark_with(|| ring.waker.wake());
     }
 
     /// `unpark`, with the way to wake a thread blocked in the driver passed in.

@@ -10,9 +10,10 @@
 //!
 //! Tasks spawned or woken from outside the workers go to one global injector. A worker looks at
 //! the injector every `GLOBAL_INTERVAL` polls even when its own queue is full, and at timers and
-//! the reactor every `EVENT_INTERVAL` polls: that is the fairness guarantee. At most one parked
-//! worker waits in the reactor (the driver); the others wait on their condition variables with
-//! a timeout at their own next timer. `idle.rs` decides whom a new task wakes.
+//! the reactor every `EVENT_INTERVAL` polls: that is the fairness guarantee. On epoll there is one
+//! reactor: at most one parked worker waits in it, the others wait on their condition variables
+//! with a timeout at their own next timer. On io_uring each worker has its own ring and parks in
+//! it (`driver.rs` explains why). `idle.rs` decides whom a new task wakes.
 //!
 //! The `find_task` loop of crossbeam-deque's documentation is the heart of it; `worker.rs` is
 //! that loop plus parking.
@@ -25,7 +26,7 @@ mod worker;
 use super::park::Parker;
 use super::LocalCore;
 use crate::context::{self, ThreadContext};
-use crate::driver::Driver;
+use crate::driver::{Driver, Ring};
 use crate::hooks::Hooks;
 use crate::runtime::Handle;
 use crate::task::{self, Notified, RawTask, Schedule, SpawnError, Task, TaskList};
@@ -63,9 +64,11 @@ struct Remote {
     participant: Arc<Participant>,
 }
 
-/// A thread that parks: its parker, and (virtual clock) whether it is counted as parked.
+/// A thread that parks: its parker, the ring it parks in (a worker's, `Driver::ring`), and
+/// (virtual clock) whether it is counted as parked.
 pub(crate) struct Participant {
     parker: Parker,
+    ring: usize,
     parked: AtomicBool,
 }
 
@@ -83,9 +86,10 @@ impl MultiThread {
         let locals: Vec<Worker<Notified>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let remotes = locals
             .iter()
-            .map(|w| Remote {
+            .enumerate()
+            .map(|(index, w)| Remote {
                 stealer: w.stealer(),
-                participant: Arc::new(Participant::new()),
+                participant: Arc::new(Participant::new(index)),
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -126,7 +130,8 @@ impl MultiThread {
     /// on the workers meanwhile.
     pub(crate) fn block_on<F: Future>(&self, handle: &Handle, future: F) -> F::Output {
         let shared = &self.shared;
-        let participant = Arc::new(Participant::new());
+        // Never parks in a ring (`driver` is `None` below), so its ring index is unused.
+        let participant = Arc::new(Participant::new(0));
         let virtual_time = shared.driver.time.clock.is_virtual();
         if virtual_time {
             shared.busy.fetch_add(1, Ordering::SeqCst);
@@ -177,7 +182,10 @@ impl MultiThread {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::SeqCst);
         for remote in shared.remotes.iter() {
-            remote.participant.parker.unpark(&shared.driver);
+            remote
+                .participant
+                .parker
+                .unpark(shared.driver.ring(remote.participant.ring));
         }
         let threads = std::mem::take(&mut *self.threads.lock());
         let current = std::thread::current().id();
@@ -195,9 +203,10 @@ impl MultiThread {
 }
 
 impl Participant {
-    fn new() -> Participant {
+    fn new(ring: usize) -> Participant {
         Participant {
             parker: Parker::new(),
+            ring,
             parked: AtomicBool::new(false),
         }
     }
@@ -254,7 +263,9 @@ impl Shared {
         if self.driver.time.clock.is_virtual() && participant.parked.swap(false, Ordering::SeqCst) {
             self.busy.fetch_add(1, Ordering::SeqCst);
         }
-        participant.parker.unpark(&self.driver);
+        participant
+            .parker
+            .unpark(self.driver.ring(participant.ring));
     }
 
     /// Parks a worker or `block_on` caller. On a virtual clock, the last thread to park moves
@@ -263,11 +274,11 @@ impl Shared {
         &self,
         participant: &Participant,
         tc: &TimeCore,
-        driver: Option<&Driver>,
+        ring: Option<&Ring>,
         deadline: Option<std::time::Instant>,
     ) {
         if !self.driver.time.clock.is_virtual() {
-            participant.parker.park(driver, tc, deadline);
+            participant.parker.park(ring, tc, deadline);
             return;
         }
         tc.publish_next_expiration();
@@ -286,7 +297,7 @@ impl Shared {
                 }
             }
         }
-        participant.parker.park(driver, tc, None);
+        participant.parker.park(ring, tc, None);
         if participant.parked.swap(false, Ordering::SeqCst) {
             self.busy.fetch_add(1, Ordering::SeqCst);
         }

@@ -98,8 +98,13 @@ pub(super) fn run(index: usize, local: Worker<Notified>, shared: Arc<Shared>, ha
 }
 
 impl WorkerCore {
-    pub(super) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// This worker's index, which is also its ring's (`Driver::ring`).
+    pub(crate) fn index(&self) -> usize {
+        self.index
     }
 
     fn run_loop(&self, time: &TimeCore) {
@@ -109,7 +114,7 @@ impl WorkerCore {
             if tick % EVENT_INTERVAL == 0 {
                 let _batch = self.batch();
                 time.turn();
-                self.shared.driver.park(time, false);
+                self.shared.driver.ring(self.index).park(time, false);
             }
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
@@ -254,7 +259,12 @@ impl WorkerCore {
         // ends after it has left the sleeper list, so its notification wakes another worker
         // and not itself.
         let batch = self.batch();
-        shared.park_participant(participant, time, Some(&shared.driver), deadline);
+        shared.park_participant(
+            participant,
+            time,
+            Some(shared.driver.ring(self.index)),
+            deadline,
+        );
         if !shared.idle.unregister_sleeper(self.index) {
             // A notifier picked us and counted us as searching.
             self.searching.set(true);
