@@ -25,8 +25,8 @@
 //! - `ringloop` (this crate): where they are joined into a runtime. Read it in this order:
 //!   [`task`] (one allocation per task, its state word), the schedulers (`scheduler/`:
 //!   current-thread, then multi-thread work stealing), `time/` (a timer wheel per thread, the
-//!   `sleep` future), `driver.rs` (who waits in the reactor), and `runtime.rs` (the public
-//!   `Runtime`, `Builder` and `Handle`).
+//!   `sleep` future), `driver.rs` (who waits in which reactor: on io_uring, one ring per
+//!   worker), and `runtime.rs` (the public `Runtime`, `Builder` and `Handle`).
 //!
 //! # The asyncio map
 //!

@@ -33,7 +33,8 @@
 //!
 //! `shutdown(Write)` while a send is in flight would cut the stream before bytes the caller
 //! already handed over. So it is deferred: the send in flight is left to finish (not
-//! cancelled) and the shutdown runs right after its completion; `shutdown` itself returns at
+//! cancelled), a short send is followed by the rest of its write, and the shutdown runs right
+//! after the last completion; `shutdown` itself returns at
 //! once (a deferred shutdown's error is not reported: the socket is then reset or gone, and the
 //! next read or write says so). `poll_flush` and `poll_close` wait for the send in flight.
 //!
@@ -329,12 +330,41 @@ impl UringWriter {
             sh.detached = true;
             drop(sh);
             let (shared, fd, sent) = (self.shared.clone(), self.fd.clone(), p.sent);
-            p.op.detach(Box::new(move |result, _op| {
-                finish_detached(&shared, &fd, sent, result)
+            p.op.detach(Box::new(move |result, op| {
+                finish_before_shutdown(shared, fd, sent, result, op)
             }));
         }
         Ok(())
     }
+}
+
+/// The completion of a send a shutdown detached. Its write was handed over whole (the caller
+/// was not told otherwise), so a short send is followed by a send of the rest, as the write
+/// itself would have done, and the deferred shutdown runs after the last of them.
+fn finish_before_shutdown(
+    shared: Arc<Mutex<Shared>>,
+    fd: Arc<OwnedFd>,
+    sent: usize,
+    result: io::Result<u32>,
+    op: Op,
+) {
+    if let Ok(k) = result {
+        let mut rest = op.into_buf().unwrap_or_default();
+        let k = (k as usize).min(rest.len());
+        if k > 0 && k < rest.len() {
+            rest.drain(..k);
+            // Runs where the completion is dispatched, on a thread of the runtime; if the
+            // send cannot be submitted (the runtime is going away), the count so far stands.
+            if let Ok(next) = submit(Op::send(fd.clone(), rest)) {
+                let sent = sent + k;
+                next.detach(Box::new(move |result, op| {
+                    finish_before_shutdown(shared, fd, sent, result, op)
+                }));
+                return;
+            }
+        }
+    }
+    finish_detached(&shared, &fd, sent, result)
 }
 
 /// Cancels its `write`'s send if the future is dropped while the send is in flight.
