@@ -51,6 +51,9 @@ pub enum Op {
     Close(Close),
     /// Complete at a deadline (result `Ok(0)`; `ECANCELED` if cancelled first).
     Timeout(Timeout),
+    /// Receive from a stream socket, again and again, into buffers the reactor provides
+    /// (a multishot receive from the ring's provided-buffer ring: see [`Op::recv_multishot`]).
+    RecvMulti(RecvMulti),
 }
 
 /// State of an [`Op::Accept`].
@@ -96,6 +99,17 @@ pub struct Connect {
 pub struct Recv {
     pub(crate) fd: Arc<OwnedFd>,
     pub(crate) buf: Vec<u8>,
+}
+
+/// State of an [`Op::RecvMulti`].
+#[derive(Debug)]
+pub struct RecvMulti {
+    pub(crate) fd: Arc<OwnedFd>,
+    /// The bytes of one completion, copied out of the provided buffer the kernel filled
+    /// (which goes straight back to the buffer ring).
+    pub(crate) data: Vec<u8>,
+    /// Set on the completions that did not end the receive.
+    pub(crate) more: bool,
 }
 
 /// State of an [`Op::Send`].
@@ -170,7 +184,32 @@ impl Op {
     /// Whether more completions follow under this op's id (a multishot operation that the
     /// kernel has not ended). `false` for every single-shot op.
     pub fn more(&self) -> bool {
-        matches!(self, Op::Accept(Accept { more: true, .. }))
+        matches!(
+            self,
+            Op::Accept(Accept { more: true, .. }) | Op::RecvMulti(RecvMulti { more: true, .. })
+        )
+    }
+
+    /// Receives from the stream socket `fd` until cancelled or ended by the kernel (io_uring's
+    /// multishot receive with a provided-buffer ring, Linux 6.0+; where the reactor has no
+    /// buffer ring, submitting it fails with `Unsupported` and a plain [`Op::recv`] is the
+    /// way).
+    ///
+    /// One submission, many completions under the same [`OpId`], as
+    /// [`accept_multishot`](Op::accept_multishot): each completion with [`more`](Op::more)
+    /// set is a fresh `Op::RecvMulti` whose [`into_buf`](Op::into_buf) holds the bytes
+    /// received (result `Ok(n)`, `n` bytes). The kernel picks a buffer from the ring's
+    /// provided buffers for each; the reactor copies the bytes out and gives the buffer back
+    /// at once, so one slow reader cannot hold the ring's buffers. The last completion (no
+    /// `more`) may carry bytes too; its result is `Ok(0)` at end of stream, or the error
+    /// that ended it: `ENOBUFS` when the ring ran out of buffers (submit again), `ECANCELED`
+    /// after a cancel.
+    pub fn recv_multishot(fd: Arc<OwnedFd>) -> Op {
+        Op::RecvMulti(RecvMulti {
+            fd,
+            data: Vec::new(),
+            more: false,
+        })
     }
 
     /// Connects the socket `fd` (of `addr`'s family) to `addr`.
@@ -228,6 +267,7 @@ impl Op {
             Op::Write(_) => "write",
             Op::Close(_) => "close",
             Op::Timeout(_) => "timeout",
+            Op::RecvMulti(_) => "recv_multishot",
         }
     }
 
@@ -239,6 +279,7 @@ impl Op {
             Op::Send(o) => Some(&o.buf),
             Op::Read(o) => Some(&o.buf),
             Op::Write(o) => Some(&o.buf),
+            Op::RecvMulti(o) => Some(&o.data),
             _ => None,
         }
     }
@@ -250,6 +291,7 @@ impl Op {
             Op::Send(o) => Some(o.buf),
             Op::Read(o) => Some(o.buf),
             Op::Write(o) => Some(o.buf),
+            Op::RecvMulti(o) => Some(o.data),
             _ => None,
         }
     }
@@ -265,6 +307,7 @@ impl Op {
             Op::Write(o) => o.fd.as_raw_fd(),
             Op::Close(o) => o.raw,
             Op::Timeout(_) => -1,
+            Op::RecvMulti(o) => o.fd.as_raw_fd(),
         }
     }
 

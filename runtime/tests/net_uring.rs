@@ -4,7 +4,7 @@
 
 mod net_support;
 
-use net_support::{each, Rng};
+use net_support::{each, each_single_shot, Rng};
 use ringloop::net::{TcpListener, TcpStream};
 use std::future::Future;
 use std::pin::pin;
@@ -22,7 +22,7 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
 
 #[test]
 fn a_read_dropped_while_pending_loses_no_bytes() {
-    each(Duration::from_secs(20), |config| async move {
+    let body = |config| async move {
         let (a, b) = tcp_pair().await;
         for round in 0..50u8 {
             let mut buf = [0u8; 64];
@@ -50,13 +50,15 @@ fn a_read_dropped_while_pending_loses_no_bytes() {
             }
             assert_eq!(got, [round; 10], "{config:?}: round {round}");
         }
-    });
+    };
+    each(Duration::from_secs(20), body);
+    each_single_shot(Duration::from_secs(20), body);
 }
 
 #[test]
 fn reads_cancelled_by_timeouts_keep_the_stream_in_order() {
     const TOTAL: usize = 200 * 1024;
-    each(Duration::from_secs(60), |config| async move {
+    let body = |config| async move {
         let (a, b) = tcp_pair().await;
         let data = Rng(99).bytes(TOTAL);
         let sent = data.clone();
@@ -93,5 +95,84 @@ fn reads_cancelled_by_timeouts_keep_the_stream_in_order() {
             "{config:?}: the stream was reordered or lost bytes"
         );
         eprintln!("{config:?}: {cancelled} reads cancelled");
-    });
+    };
+    each(Duration::from_secs(60), body);
+    each_single_shot(Duration::from_secs(60), body);
+}
+
+/// A reader that stops reading stops the writer: what the runtime receives ahead of the
+/// reader is bounded (io_uring's multishot receive is cancelled past its read-ahead bound,
+/// `net/uring_read.rs`), so the socket buffers fill and the peer's writes wait, as on epoll.
+/// Then every byte still arrives, in order.
+#[test]
+fn a_reader_that_stops_reading_stops_the_writer() {
+    // Far more than loopback's socket buffers (a few MiB each way) plus the read-ahead.
+    const TOTAL: usize = 24 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    fn byte(i: usize) -> u8 {
+        (i % 251) as u8
+    }
+    let body = |config| async move {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (a, b) = tcp_pair().await;
+        let (a_fd, b_fd) = (a.as_raw_fd(), b.as_raw_fd());
+        let written = Arc::new(AtomicUsize::new(0));
+        let progress = written.clone();
+        let writer = ringloop::create_task(async move {
+            let mut off = 0;
+            while off < TOTAL {
+                let data: Vec<u8> = (off..off + CHUNK).map(byte).collect();
+                a.write_all(&data).await.unwrap();
+                off += CHUNK;
+                progress.store(off, Ordering::Relaxed);
+            }
+            a
+        });
+        // One read arms the receive; then nobody reads for a while.
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = b.read(&mut buf).await.unwrap();
+        assert!(got > 0);
+        assert!(buf[..got].iter().enumerate().all(|(i, &x)| x == byte(i)));
+        ringloop::sleep(Duration::from_millis(300)).await;
+        let stalled = written.load(Ordering::Relaxed);
+        assert!(
+            stalled < TOTAL,
+            "{config:?}: the writer finished {TOTAL} bytes while nobody read"
+        );
+        // Where the bytes written and not read are: in the kernel (the reader's receive
+        // queue, the writer's send queue), or received ahead by the runtime. The writer may
+        // have a chunk in flight that `stalled` does not count yet, so this over-counts the
+        // kernel's share and under-counts the runtime's: a safe upper bound for the latter.
+        let queued = |fd, req| {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD / TIOCOUTQ write one int through the pointer; `fd` is open
+            // (both streams are alive).
+            assert_eq!(unsafe { libc::ioctl(fd, req, &mut n) }, 0);
+            n as usize
+        };
+        let in_kernel = queued(b_fd, libc::FIONREAD) + queued(a_fd, libc::TIOCOUTQ);
+        let ahead = stalled.saturating_sub(got + in_kernel);
+        assert!(
+            ahead <= 2 * 256 * 1024 + CHUNK,
+            "{config:?}: {ahead} bytes received ahead of a reader that stopped \
+             ({stalled} written, {in_kernel} in the kernel)"
+        );
+        while got < TOTAL {
+            let n = b.read(&mut buf).await.unwrap();
+            assert!(n > 0, "{config:?}: early end of stream at {got}");
+            assert!(
+                buf[..n]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == byte(got + i)),
+                "{config:?}: bytes differ near offset {got}"
+            );
+            got += n;
+        }
+        drop(writer.await.unwrap());
+        eprintln!("{config:?}: the writer stalled after {stalled} bytes, {ahead} read ahead");
+    };
+    each(Duration::from_secs(60), body);
 }

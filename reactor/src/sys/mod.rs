@@ -62,11 +62,15 @@ pub enum Syscall {
     Pipe,
     /// `pidfd_open(2)`: the runtime's subprocesses, to await a child's exit in the reactor.
     PidfdOpen,
+    /// `io_uring_register(2)` with `IORING_REGISTER_PBUF_RING`: the provided-buffer ring of
+    /// multishot receives. Failing it leaves the ring without one: streams then receive with
+    /// one plain receive per read.
+    IoUringRegisterBufRing,
 }
 
 impl Syscall {
     /// Number of variants, for the per-thread tables in [`fault`].
-    pub(crate) const COUNT: usize = 14;
+    pub(crate) const COUNT: usize = 15;
 
     pub(crate) fn index(self) -> usize {
         self as usize

@@ -50,6 +50,7 @@
 //! other threads can submit, register and cancel while the poller sleeps. The poll lock makes
 //! pollers take turns.
 
+mod bufring;
 mod prep;
 mod reap;
 mod slots;
@@ -113,6 +114,8 @@ struct State {
     turn: u64,
     /// Set by drop: stop re-arming.
     closing: bool,
+    /// The provided-buffer ring of multishot receives, where the kernel has them.
+    bufs: Option<bufring::BufRing>,
 }
 
 fn poll_mask(i: Interest) -> u32 {
@@ -166,6 +169,13 @@ impl Uring {
                 ));
             }
         }
+        // Multishot receive is Linux 6.0; the buffer ring it draws from, 5.19. Without them,
+        // streams receive with one plain receive per read.
+        let bufs = if bufring::kernel_at_least(6, 0) {
+            bufring::BufRing::new(&ring).ok()
+        } else {
+            None
+        };
         let uring = Uring {
             ring: ManuallyDrop::new(ring),
             state: Mutex::new(State {
@@ -178,6 +188,7 @@ impl Uring {
                 rearm_waker: false,
                 turn: 0,
                 closing: false,
+                bufs,
             }),
             poll_lock: Mutex::new(()),
             wake,
@@ -373,6 +384,12 @@ impl Uring {
     pub(crate) fn submit(&self, op: Op, token: Token) -> io::Result<OpId> {
         prep::validate(&op)?;
         let mut st = lock(&self.state);
+        if matches!(op, Op::RecvMulti(_)) && st.bufs.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "multishot receive needs a provided-buffer ring (Linux 6.0+)",
+            ));
+        }
         let ud = st.slots.insert(Slot::Op {
             token,
             op,

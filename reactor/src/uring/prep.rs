@@ -106,6 +106,11 @@ pub(crate) fn entry(op: &mut Op, user_data: u64) -> squeue::Entry {
             *t.spec = types::Timespec::from(left);
             opcode::Timeout::new(&*t.spec).build()
         }
+        // The kernel picks a buffer from the ring's provided buffers (group `BGID`) for each
+        // completion; the backend refuses this op where there is no buffer ring.
+        Op::RecvMulti(r) => {
+            opcode::RecvMulti::new(types::Fd(r.fd.as_raw_fd()), super::bufring::BGID).build()
+        }
     };
     e.user_data(user_data)
 }
@@ -120,19 +125,37 @@ pub(crate) fn pushed(op: &mut Op) {
     }
 }
 
-/// A completion of the multishot accept `op` that did not end it: a fresh op carrying the
-/// accepted socket (or the error), marked [`Op::more`]; `op` stays with the kernel.
-pub(crate) fn intermediate(op: &Op, res: i32) -> (io::Result<u32>, Op) {
-    let fd = match op {
-        Op::Accept(a) => a.fd.clone(),
-        _ => unreachable!("only accepts are multishot"),
+/// A completion of the multishot `op` (an accept or a receive) that did not end it: a fresh
+/// op carrying the accepted socket or the bytes received in `data` (or the error), marked
+/// [`Op::more`]; `op` stays with the kernel.
+pub(crate) fn intermediate(op: &Op, res: i32, data: Option<Vec<u8>>) -> (io::Result<u32>, Op) {
+    let mut out = match op {
+        Op::Accept(a) => {
+            let mut out = Op::accept_multishot(a.fd.clone());
+            if let Op::Accept(a) = &mut out {
+                a.more = true;
+            }
+            out
+        }
+        Op::RecvMulti(r) => {
+            let mut out = Op::recv_multishot(r.fd.clone());
+            if let Op::RecvMulti(r) = &mut out {
+                r.more = true;
+            }
+            out
+        }
+        _ => unreachable!("only accepts and receives are multishot"),
     };
-    let mut out = Op::accept_multishot(fd);
-    if let Op::Accept(a) = &mut out {
-        a.more = true;
-    }
     let result = complete(&mut out, res);
+    attach(&mut out, data);
     (result, out)
+}
+
+/// Gives a multishot receive the bytes its completion's provided buffer held.
+pub(crate) fn attach(op: &mut Op, data: Option<Vec<u8>>) {
+    if let (Op::RecvMulti(r), Some(data)) = (op, data) {
+        r.data = data;
+    }
 }
 
 /// Turns the kernel's result into ours, updating the op: a recv/read's buffer grows by the

@@ -138,10 +138,16 @@ impl Uring {
             }
             _ => {
                 let turn = st.turn;
+                // A completion naming a provided buffer: copy its bytes out and give the
+                // buffer back at once (`bufring.rs`), whoever the completion is for.
+                let data = match (cqueue::buffer_select(flags), st.bufs.as_mut()) {
+                    (Some(bid), Some(bufs)) => Some(bufs.take(bid, res.max(0) as usize)),
+                    _ => None,
+                };
                 match st.slots.get_mut(ud) {
                     Some(Slot::Op { token, op, .. }) if !last => {
                         // A multishot op goes on: hand out this completion, keep the slot.
-                        let (result, op) = prep::intermediate(op, res);
+                        let (result, op) = prep::intermediate(op, res, data);
                         events.push(Event::Completed {
                             token: *token,
                             id: OpId(ud),
@@ -153,6 +159,7 @@ impl Uring {
                         st.inflight -= 1;
                         if let Some(Slot::Op { token, mut op, .. }) = st.slots.remove(ud) {
                             let result = prep::complete(&mut op, res);
+                            prep::attach(&mut op, data);
                             events.push(Event::Completed {
                                 token,
                                 id: OpId(ud),
@@ -243,8 +250,11 @@ impl Drop for Uring {
                 rearm_waker: false,
                 turn: 0,
                 closing: true,
+                bufs: None,
             },
         );
+        // Freed only after the ring is closed (below), never while the kernel may use it.
+        let bufs = st.bufs.take();
         let mut targets = st.slots.keys();
         targets.push(WAKER);
         for ud in targets {
@@ -274,11 +284,13 @@ impl Drop for Uring {
             // SAFETY: every entry has its final completion: the kernel holds no pointer into
             // our memory, so the ring can be unmapped and closed. `ring` is not used again.
             unsafe { ManuallyDrop::drop(&mut self.ring) };
+            drop(bufs);
         } else {
             // The kernel did not finish within DROP_PATIENCE (an operation that ignores
             // cancellation). Freeing the buffers now could let it write into freed memory:
             // leak them, and the ring, instead. Never expected; documented in the crate docs.
             std::mem::forget(st);
+            std::mem::forget(bufs);
         }
     }
 }

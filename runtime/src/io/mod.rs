@@ -26,11 +26,11 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{submit, submit_multishot, MultiOp, OpFuture};
+pub(crate) use ops::{submit, submit_multishot, submit_multishot_bounded, MultiOp, OpFuture};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;
-use ringloop_reactor::{Event, Readiness, Token};
+use ringloop_reactor::{Event, Reactor, Readiness, Token};
 use std::io;
 use std::sync::Arc;
 
@@ -96,8 +96,9 @@ impl IoDriver {
         }
     }
 
-    /// Delivers one reactor event. Wakers are woken after the table's lock is released.
-    pub(crate) fn dispatch(&self, event: Event) {
+    /// Delivers one reactor event (from `reactor`, this table's ring). Wakers are woken after
+    /// the table's lock is released.
+    pub(crate) fn dispatch(&self, event: Event, reactor: &Reactor) {
         match event {
             Event::Ready { token, readiness } => {
                 if let Some(Entry::Io(io)) = self.lookup(token) {
@@ -105,7 +106,10 @@ impl IoDriver {
                 }
             }
             Event::Completed {
-                token, result, op, ..
+                token,
+                id,
+                result,
+                op,
             } => {
                 match self.lookup(token) {
                     Some(Entry::Op(slot)) => {
@@ -117,7 +121,11 @@ impl IoDriver {
                         if last {
                             self.remove(token);
                         }
-                        slot.complete(result, op, last);
+                        if slot.complete(result, op, last) {
+                            // Its queue is over the limit: stop the operation (its last
+                            // completions still come, and queue).
+                            let _ = reactor.cancel(id);
+                        }
                     }
                     _ => {}
                 }

@@ -179,6 +179,9 @@ impl Drop for OpFuture {
 /// The driver's side of a multishot operation: its completions queue here until taken.
 pub(crate) struct MultiSlot {
     state: Mutex<MultiState>,
+    /// Bytes (of the completions' buffers) queued and not taken past which the operation is
+    /// cancelled: a multishot receive nobody reads must not queue without bound.
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -192,33 +195,50 @@ struct MultiState {
     /// The `MultiOp` was dropped: completions are dropped as they come (an accepted socket
     /// in one is closed).
     orphaned: bool,
+    /// Bytes in `queue` (their ops' buffers).
+    queued_bytes: usize,
+    /// The cancel for going over the limit was asked for.
+    cancelled: bool,
 }
 
 impl MultiSlot {
-    /// One completion arrived; `last` if the kernel ended the operation with it.
-    pub(super) fn complete(&self, result: io::Result<u32>, op: Op, last: bool) {
+    /// One completion arrived; `last` if the kernel ended the operation with it. Returns
+    /// true when the queue just went over the slot's limit: the caller cancels the operation.
+    pub(super) fn complete(&self, result: io::Result<u32>, op: Op, last: bool) -> bool {
         let mut st = self.state.lock();
         st.ended |= last;
         if st.orphaned {
             drop(st);
             // Nobody will take it: dropping the op closes an accepted socket, so nothing leaks.
             drop(op);
-            return;
+            return false;
         }
+        st.queued_bytes += op.buf().map_or(0, Vec::len);
+        let over = !st.ended && !st.cancelled && st.queued_bytes >= self.limit;
+        st.cancelled |= over;
         st.queue.push_back((result, op, last));
         let waiters = std::mem::take(&mut st.waiters);
         drop(st);
         for w in waiters {
             w.wake();
         }
+        over
     }
 }
 
 /// Submits a multishot `op` (see `Op::accept_multishot`) to the current runtime's io_uring.
 pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
+    submit_multishot_bounded(op, usize::MAX)
+}
+
+/// [`submit_multishot`], cancelled by the driver once the bytes its completions carry, queued
+/// and not yet taken, reach `limit` (`Op::recv_multishot`: a reader that stops reading stops
+/// the receive, and the kernel's socket buffer then applies TCP's flow control).
+pub(crate) fn submit_multishot_bounded(op: Op, limit: usize) -> io::Result<MultiOp> {
     let handle = current_handle()?;
     let slot = Arc::new(MultiSlot {
         state: Mutex::new(MultiState::default()),
+        limit,
     });
     let (ring, id) = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
     Ok(MultiOp {
@@ -248,6 +268,7 @@ impl MultiOp {
     ) -> Poll<Option<(io::Result<u32>, Op, bool)>> {
         let mut st = self.slot.state.lock();
         if let Some(item) = st.queue.pop_front() {
+            st.queued_bytes -= item.1.buf().map_or(0, Vec::len);
             return Poll::Ready(Some(item));
         }
         if st.ended {

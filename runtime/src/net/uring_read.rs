@@ -1,30 +1,49 @@
-//! The io_uring completion path for stream reads: the kernel receives into a buffer the
+//! The io_uring completion path for stream reads: the kernel receives into buffers the
 //! runtime owns, and nothing received is ever lost, even by a cancelled read.
 //!
 //! With readiness (epoll) a read is "wait until readable, then `read(2)` into the caller's
 //! buffer". With completions the kernel copies into a buffer *while the caller waits*, so
 //! the buffer cannot be the caller's `&mut [u8]` (a dropped future would leave the kernel
-//! writing into freed memory). Instead each receive owns a `Vec<u8>` (given to the reactor
-//! with the operation, `reactor/src/op.rs`), and the bytes are copied out when it completes.
-//! What the caller's buffer cannot hold waits in the *stash* for the next read.
+//! writing into freed memory). The bytes land in runtime-owned memory and are copied out;
+//! what the caller's buffer cannot hold waits in the *stash* for the next read.
 //!
-//! # A read dropped mid-operation
+//! # Multishot receive (Linux 6.0+): the usual path
 //!
-//! [`UringReader::read`] owns its receive. Dropping it cancels the receive, but the kernel may
-//! have received bytes already: the completion still comes, with them, and the operation's
-//! `on_orphan` callback appends them to the stash. Until that completion arrives, the next
-//! read *waits* instead of submitting a new receive: two receives in flight on one socket
-//! could complete in either order and reorder the stream. So the next read returns the
-//! orphan's bytes first, then what follows. (`io/ops.rs` has the operation's states.)
+//! The first read arms one **multishot receive** (`Op::recv_multishot`): it stays armed, and
+//! each time data arrives the kernel fills a buffer from the ring's provided-buffer ring
+//! (`reactor/src/uring/bufring.rs`) and posts a completion; the reactor copies the bytes out
+//! and recycles the buffer. Completions queue in the operation's `MultiOp` until a read takes
+//! them, one at a time, when the stash is empty. So a stream costs one submission, not one per
+//! read, and an idle stream pins no buffer.
 //!
-//! [`UringReader::poll_read`], for futures-io's `AsyncRead` (which has no future to own the
-//! operation), parks its receive in the reader instead: a poller that goes away leaves it in
-//! flight and the next poll picks up its result.
+//! A dropped read loses nothing trivially: no operation belongs to it; the bytes stay queued.
 //!
-//! ringloop simplifies here: one receive at a time into a fresh `Vec` per receive; no
-//! provided-buffer rings and no multishot receive.
+//! **Read-ahead is bounded.** The receive keeps taking data whether or not anyone reads;
+//! once [`READ_AHEAD`] bytes are queued and not taken, the driver cancels it (`io/ops.rs`,
+//! `submit_multishot_bounded`), the kernel's socket buffer fills, and TCP's flow control
+//! slows the peer, as with a reader that stops calling `read(2)`. The next read that finds
+//! nothing queued arms it again, as after `ENOBUFS` (the buffer ring ran dry) or any other end.
+//! A read takes queued completions only when the stash is empty, so stash and queue together
+//! stay within about twice that bound.
+//!
+//! # Single-shot receives: older kernels
+//!
+//! Where the ring has no provided buffers (the first arming fails with `Unsupported`), each
+//! read submits one receive into a fresh `Vec` of its own. Dropping that read cancels the
+//! receive, but the kernel may have received bytes already: the completion still comes, with
+//! them, and the operation's `on_orphan` callback appends them to the stash. Until that
+//! completion arrives, the next read *waits* instead of submitting a new receive: two receives
+//! in flight on one socket could complete in either order and reorder the stream. So the next
+//! read returns the orphan's bytes first, then what follows. (`io/ops.rs` has the operation's
+//! states.) [`UringReader::poll_read`], for futures-io's `AsyncRead` (which has no future to
+//! own the operation), parks its receive in the reader instead: a poller that goes away
+//! leaves it in flight and the next poll picks up its result.
+//!
+//! ringloop simplifies: the provided buffers are copied out as they complete (one copy more
+//! than a receive into the caller's memory would need; no buffer is ever lent to the caller),
+//! and there is no zero-copy receive.
 
-use crate::io::{submit, OpFuture};
+use crate::io::{submit, submit_multishot_bounded, MultiOp, OpFuture};
 use ringloop_reactor::Op;
 use std::future::Future;
 use std::io;
@@ -37,6 +56,21 @@ use std::task::{Context, Poll, Waker};
 const MAX_RECV: usize = 64 * 1024;
 /// The least one receive asks for (a 1-byte read still receives a useful amount).
 const MIN_RECV: usize = 4 * 1024;
+/// Bytes a multishot receive may queue, not yet read, before it is stopped (see the module
+/// docs): tokio's and asyncio's stream readers keep a similar amount (asyncio's default
+/// `limit` is 64 KiB per reader buffer, plus the socket's own buffer).
+pub(crate) const READ_AHEAD: usize = 256 * 1024;
+
+/// How a reader receives: decided by its first read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+enum Mode {
+    #[default]
+    Unknown,
+    /// One multishot receive with provided buffers.
+    Multishot,
+    /// One receive per read (no provided-buffer ring on this kernel).
+    Single,
+}
 
 /// A stream socket's completion-path read state.
 pub(crate) struct UringReader {
@@ -56,8 +90,11 @@ struct Shared {
     orphans: usize,
     /// Who waits for the orphans to land.
     waiter: Option<Waker>,
-    /// The receive of `poll_read`, kept across polls.
+    /// The receive of `poll_read`, kept across polls (single-shot mode).
     parked: Option<OpFuture>,
+    mode: Mode,
+    /// The multishot receive, from its arming until its last completion is taken.
+    multi: Option<MultiOp>,
 }
 
 impl Shared {
@@ -101,6 +138,31 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Files one completion of the multishot receive: its bytes into the stash (taking the
+    /// buffer over when the stash is empty: no copy), end of stream or an error as state.
+    fn file(&mut self, result: io::Result<u32>, op: Op) {
+        let data = op.into_buf().unwrap_or_default();
+        if !data.is_empty() {
+            if self.pos == self.stash.len() {
+                self.stash = data;
+                self.pos = 0;
+            } else {
+                self.stash.extend_from_slice(&data);
+            }
+        }
+        match result {
+            // The receive ended at end of stream (a multishot receive ends there).
+            Ok(0) => self.eof = true,
+            Ok(_) => {}
+            // Ended by the read-ahead bound's cancel, or the buffer ring ran dry: the next
+            // read that needs bytes arms it again.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED | libc::ENOBUFS)) => {}
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -119,12 +181,67 @@ impl UringReader {
         submit(Op::recv(self.fd.clone(), Vec::with_capacity(size)))
     }
 
-    /// Returns stashed bytes without waiting; `WouldBlock` if there are none (the
-    /// completion path never reads the socket directly: it would jump the queue).
+    /// Returns stashed (or, multishot, already received) bytes without waiting;
+    /// `WouldBlock` if there are none (the completion path never reads the socket directly:
+    /// it would jump the queue).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        lock(&self.shared)
-            .take(buf)
-            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+        let mut sh = lock(&self.shared);
+        loop {
+            if let Some(r) = sh.take(buf) {
+                return r;
+            }
+            let mut cx = Context::from_waker(Waker::noop());
+            match sh.multi.as_mut().map(|m| m.poll_next(&mut cx)) {
+                Some(Poll::Ready(Some((result, op, last)))) => {
+                    if last {
+                        sh.multi = None;
+                    }
+                    sh.file(result, op);
+                }
+                Some(Poll::Ready(None)) => sh.multi = None,
+                Some(Poll::Pending) | None => return Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+    }
+
+    /// The multishot read: from the stash, else the next queued completion, else arm the
+    /// receive and wait. `None` if this kernel has no multishot receive (the reader switches
+    /// to single-shot receives for good).
+    fn poll_multi(
+        &self,
+        sh: &mut Shared,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        loop {
+            if let Some(r) = sh.take(buf) {
+                return Some(Poll::Ready(r));
+            }
+            if let Some(multi) = sh.multi.as_mut() {
+                match multi.poll_next(cx) {
+                    Poll::Ready(Some((result, op, last))) => {
+                        if last {
+                            sh.multi = None;
+                        }
+                        sh.file(result, op);
+                    }
+                    Poll::Ready(None) => sh.multi = None,
+                    Poll::Pending => return Some(Poll::Pending),
+                }
+                continue;
+            }
+            match submit_multishot_bounded(Op::recv_multishot(self.fd.clone()), READ_AHEAD) {
+                Ok(multi) => {
+                    sh.mode = Mode::Multishot;
+                    sh.multi = Some(multi);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && sh.mode == Mode::Unknown => {
+                    sh.mode = Mode::Single;
+                    return None;
+                }
+                Err(e) => return Some(Poll::Ready(Err(e))),
+            }
+        }
     }
 
     /// The poll-style read: parks its receive in the reader between polls.
@@ -134,6 +251,11 @@ impl UringReader {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let mut sh = lock(&self.shared);
+        if sh.mode != Mode::Single {
+            if let Some(p) = self.poll_multi(&mut sh, cx, buf) {
+                return p;
+            }
+        }
         if let Some(r) = sh.take(buf) {
             return Poll::Ready(r);
         }
@@ -160,6 +282,20 @@ impl UringReader {
     /// Reads into `buf`; the receive is cancelled if this future is dropped, and whatever it
     /// still received is kept for the next read.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if lock(&self.shared).mode != Mode::Single {
+            // Multishot: no operation belongs to this future, so dropping it loses nothing.
+            let multi = std::future::poll_fn(|cx| {
+                let mut sh = lock(&self.shared);
+                match self.poll_multi(&mut sh, cx, buf) {
+                    Some(p) => p.map(Some),
+                    None => Poll::Ready(None),
+                }
+            })
+            .await;
+            if let Some(r) = multi {
+                return r;
+            }
+        }
         let mut op: Option<Pin<Box<OpFuture>>> = None;
         let mut guard = OrphanGuard {
             shared: &self.shared,

@@ -60,6 +60,45 @@ where
     }
 }
 
+/// io_uring runtimes (both flavours) whose rings have no provided-buffer ring: its
+/// registration fails by fault injection while they are built, so stream reads take the
+/// single-shot receive path of kernels older than 6.0. Empty where io_uring is refused.
+pub fn single_shot_matrix() -> Vec<(Config, Runtime)> {
+    use ringloop_reactor::sys::{fault, Syscall};
+    let mut out = Vec::new();
+    for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+        // Rings are set up on this thread, so the fault applies to each of them.
+        fault::inject(Syscall::IoUringRegisterBufRing, 1_000, libc::EINVAL);
+        let built = build(BackendChoice::IoUring, flavor);
+        fault::inject(Syscall::IoUringRegisterBufRing, 0, 0);
+        match built {
+            Ok(rt) => out.push((
+                Config {
+                    backend: BackendChoice::IoUring,
+                    flavor,
+                },
+                rt,
+            )),
+            Err(e) => eprintln!("skipping io_uring/{flavor:?} without provided buffers: {e}"),
+        }
+    }
+    out
+}
+
+/// Like [`each`], on [`single_shot_matrix`].
+pub fn each_single_shot<F, Fut>(limit: std::time::Duration, body: F)
+where
+    F: Fn(Config) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    for (config, rt) in single_shot_matrix() {
+        eprintln!("running on {config:?}, single-shot receives");
+        let fut = body(config);
+        let out = rt.block_on(ringloop::wait_for(fut, limit));
+        assert!(out.is_ok(), "{config:?}: timed out after {limit:?}");
+    }
+}
+
 /// Open descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
