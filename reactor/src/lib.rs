@@ -82,11 +82,15 @@
 //!
 //! # Where ringloop simplifies
 //!
-//! - No registered buffers, fixed files, `SQPOLL` or provided-buffer rings: plain entries.
+//! - No registered buffers, fixed files or `SQPOLL`: plain entries. One provided-buffer ring
+//!   per reactor serves multishot receives ([`Op::recv_multishot`], `uring/bufring.rs`), and
+//!   its buffers are copied out as they complete rather than lent to the caller.
 //! - `reregister` on io_uring removes the old poll and arms a new one (two entries), rather
 //!   than using `POLL_UPDATE`.
-//! - One submission queue guarded by a mutex; a production runtime might give each worker
-//!   its own ring.
+//! - Each reactor's submission queue is guarded by a mutex, so any thread may submit. The
+//!   runtime gives each multi-thread worker its own reactor (`runtime/src/driver.rs`), so the
+//!   mutex is almost never contended; `IORING_SETUP_SINGLE_ISSUER` and `DEFER_TASKRUN`, which
+//!   need submissions from one thread only, are not used.
 
 pub mod backend;
 mod epoll;

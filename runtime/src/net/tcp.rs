@@ -250,7 +250,11 @@ impl TcpStream {
     ///
     /// On io_uring, bytes already received into the runtime's buffers and not yet read are
     /// not in the `std` stream: read until `WouldBlock` with [`try_read`] first if that
-    /// matters. A send still in flight (from a dropped write) is cancelled.
+    /// matters. After a first read, the multishot receive reads ahead of the caller (up to
+    /// 256 KiB, `net/uring_read.rs`) and is cancelled here, so bytes the peer sends while the
+    /// stream is converted may be taken by it and dropped: convert only while the peer is
+    /// quiet (tokio's `into_std` on a socket with buffered data has the same caveat). A send
+    /// still in flight (from a dropped write) is cancelled.
     ///
     /// [`try_read`]: TcpStream::try_read
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
