@@ -4,8 +4,7 @@
 
 mod net_support;
 
-use net_support::each;
-use ringloop::net::{TcpListener, TcpStream};
+use net_support::{each, tcp_pair};
 use ringloop::streams::{
     from_tcp, from_tcp_with_limit, IncompleteReadError, LimitOverrunError, StreamReader,
 };
@@ -16,15 +15,6 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// A connected pair on 127.0.0.1: (raw writer side, the other side).
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
-
 /// A reader fed by `chunks`, written with a pause between them (so each arrives in its own
 /// read), then end of stream.
 async fn fed_reader(chunks: Vec<Vec<u8>>, limit: usize) -> StreamReader {

@@ -4,21 +4,11 @@
 
 mod net_support;
 
-use net_support::{each, each_single_shot, Rng};
-use ringloop::net::{TcpListener, TcpStream};
+use net_support::{each, each_single_shot, tcp_pair, Rng};
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
 
 #[test]
 fn a_read_dropped_while_pending_loses_no_bytes() {

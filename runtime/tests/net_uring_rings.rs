@@ -4,7 +4,7 @@
 
 mod net_support;
 
-use net_support::{each, open_fds};
+use net_support::{each, open_fds, tcp_pair};
 use ringloop::net::{TcpListener, TcpStream};
 use ringloop::{Backend, BackendChoice, Builder};
 use ringloop_reactor::sys::{fault, Syscall};
@@ -19,15 +19,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
 }
 
 #[test]

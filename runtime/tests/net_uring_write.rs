@@ -7,23 +7,12 @@
 mod net_support;
 
 use futures_io::AsyncWrite;
-use net_support::{each, Rng};
+use net_support::{each, tcp_pair, Rng};
 use ringloop::BackendChoice;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
-
-async fn tcp_pair() -> (ringloop::net::TcpStream, ringloop::net::TcpStream) {
-    let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let client = ringloop::net::TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
 
 async fn unix_pair() -> (ringloop::net::UnixStream, ringloop::net::UnixStream) {
     ringloop::net::UnixStream::pair().unwrap()

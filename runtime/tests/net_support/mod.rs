@@ -99,6 +99,18 @@ where
     }
 }
 
+/// A connected pair of TCP streams on 127.0.0.1: (client, server).
+pub async fn tcp_pair() -> (ringloop::net::TcpStream, ringloop::net::TcpStream) {
+    let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = ringloop::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 /// Open descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
