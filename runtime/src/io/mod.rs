@@ -26,7 +26,9 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{submit, submit_multishot, MultiOp, OpFuture};
+#[allow(unused_imports)]
+pub(crate) use ops::submit_multishot;
+pub(crate) use ops::{submit, submit_multishot_bounded, MultiOp, OpFuture};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;

@@ -181,7 +181,6 @@ pub(crate) struct MultiSlot {
     state: Mutex<MultiState>,
 }
 
-#[derive(Default)]
 struct MultiState {
     /// Completions not yet taken, each with "is it the last".
     queue: std::collections::VecDeque<(io::Result<u32>, Op, bool)>,
@@ -192,6 +191,28 @@ struct MultiState {
     /// The `MultiOp` was dropped: completions are dropped as they come (an accepted socket
     /// in one is closed).
     orphaned: bool,
+    /// At this many queued completions the operation is cancelled (`submit_multishot_bounded`;
+    /// `usize::MAX`: never).
+    limit: usize,
+    /// The ring and id the operation was submitted under, for that cancel (`None` until
+    /// `submit_multishot_bounded` has them).
+    submitted: Option<(usize, OpId)>,
+    /// The cancel for the limit was sent: the `ECANCELED` completion that ends the operation
+    /// is ours, not an error for the taker, and is not queued.
+    paused: bool,
+}
+
+impl MultiState {
+    /// Whether the queue has reached the limit and the operation should be cancelled now;
+    /// marks it paused if so.
+    fn pause_now(&mut self) -> Option<(usize, OpId)> {
+        if self.queue.len() < self.limit || self.paused || self.ended || self.orphaned {
+            return None;
+        }
+        let submitted = self.submitted?;
+        self.paused = true;
+        Some(submitted)
+    }
 }
 
 impl MultiSlot {
@@ -205,22 +226,68 @@ impl MultiSlot {
             drop(op);
             return;
         }
-        st.queue.push_back((result, op, last));
+        let ours = last
+            && st.paused
+            && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+        if !ours {
+            st.queue.push_back((result, op, last));
+        }
+        let pause = st.pause_now();
         let waiters = std::mem::take(&mut st.waiters);
         drop(st);
+        if let Some((ring, id)) = pause {
+            // The completing thread is one of the runtime's (it polls the op's ring).
+            match crate::context::handle() {
+                Some(handle) => {
+                    let _ = handle.driver().ring(ring).reactor.cancel(id);
+                }
+                // Not expected; then the operation simply runs on, unbounded, as before.
+                None => self.state.lock().paused = false,
+            }
+        }
         for w in waiters {
             w.wake();
         }
     }
 }
 
-/// Submits a multishot `op` (see `Op::accept_multishot`) to the current runtime's io_uring.
+/// Submits a multishot `op` (see `Op::accept_multishot`) to the current runtime's io_uring,
+/// its completions queued without bound. (The listener's accept is bounded:
+/// [`submit_multishot_bounded`]. This stays for multishot operations whose producer is
+/// bounded otherwise.)
+#[allow(dead_code)]
 pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
+    submit_multishot_bounded(op, usize::MAX)
+}
+
+/// Like [`submit_multishot`], but the operation is cancelled once `limit` completions are
+/// queued and not taken: it then ends with the completions queued so far (the last one,
+/// the cancel's `ECANCELED`, is not queued), and the caller submits again when it has
+/// taken them. Completions the kernel posted before the cancel took effect are queued too,
+/// so the queue can exceed `limit` by what the kernel produced meanwhile.
+pub(crate) fn submit_multishot_bounded(op: Op, limit: usize) -> io::Result<MultiOp> {
     let handle = current_handle()?;
     let slot = Arc::new(MultiSlot {
-        state: Mutex::new(MultiState::default()),
+        state: Mutex::new(MultiState {
+            queue: Default::default(),
+            ended: false,
+            waiters: Vec::new(),
+            orphaned: false,
+            limit,
+            submitted: None,
+            paused: false,
+        }),
     });
     let (ring, id) = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
+    let pause = {
+        let mut st = slot.state.lock();
+        st.submitted = Some((ring, id));
+        // Completions may have come (on another thread) before we knew the id.
+        st.pause_now()
+    };
+    if pause.is_some() {
+        let _ = handle.driver().ring(ring).reactor.cancel(id);
+    }
     Ok(MultiOp {
         handle,
         ring,

@@ -25,12 +25,24 @@
 //! `ECONNABORTED`, as `accept(2)` does for a connection aborted in the backlog), and a kernel
 //! older than 5.19 gets single-shot accepts, one in flight at a time.
 //!
-//! One difference from readiness: once armed, the multishot accept takes connections off the
-//! backlog as they come, whether or not anyone calls `accept`; they wait, open, in the
-//! listener's queue (not in the kernel's backlog, so the backlog limit does not refuse more).
-//! A server that stops accepting for long should drop (or pause) its listener.
+//! # A bounded queue
+//!
+//! Once armed, the multishot accept takes connections off the backlog as they come, whether
+//! or not anyone calls `accept`; they wait, open, in the listener's queue. So that a server
+//! which stops accepting does not pile up sockets without bound (nor take connections the
+//! kernel's backlog limit would have refused), the queue is bounded: when
+//! [`ACCEPT_QUEUE_LIMIT`] accepted sockets wait untaken, the multishot accept is cancelled
+//! (`io/ops.rs`' `submit_multishot_bounded`). Later connections then wait in the kernel's
+//! backlog, which applies its own limit (`listen(2)`'s backlog), as with readiness. The
+//! cancel's own completion (`ECANCELED`) is not an error for `accept`; when `accept` has
+//! taken every queued socket, the next call arms a new multishot accept.
+//!
+//! The bound is soft by what the kernel does before the cancel takes effect: it accepts in
+//! batches (everything in the backlog, as long as its completion queue has room), so the
+//! queue can overshoot the limit by one batch, at most the completion queue's size (twice
+//! the ring's entries). Connections arriving one by one overshoot by a handful.
 
-use crate::io::{submit, submit_multishot, MultiOp, OpFuture};
+use crate::io::{submit, submit_multishot_bounded, MultiOp, OpFuture};
 use ringloop_reactor::Op;
 use std::future::Future;
 use std::io;
@@ -38,6 +50,12 @@ use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
+
+/// How many accepted sockets may wait in a listener's queue, not yet returned by `accept`,
+/// before the multishot accept is cancelled and new connections are left in the kernel's
+/// backlog (see the module documentation). 128 is `std`'s and Python's default `listen(2)`
+/// backlog: as many as the kernel would have held for a server that does not accept.
+pub(crate) const ACCEPT_QUEUE_LIMIT: usize = 128;
 
 /// A listening socket's completion-path accept state.
 pub(crate) struct UringAcceptor {
@@ -103,7 +121,10 @@ impl UringAcceptor {
         // polled (it cannot have ended before being polled).
         for _ in 0..2 {
             if st.multi.is_none() {
-                st.multi = Some(submit_multishot(Op::accept_multishot(self.fd.clone()))?);
+                st.multi = Some(submit_multishot_bounded(
+                    Op::accept_multishot(self.fd.clone()),
+                    ACCEPT_QUEUE_LIMIT,
+                )?);
             }
             let multi = st.multi.as_mut().expect("armed above");
             match multi.poll_next(cx) {
