@@ -28,7 +28,7 @@ mod tests;
 pub use async_fd::Async;
 #[allow(unused_imports)]
 pub(crate) use ops::submit_multishot;
-pub(crate) use ops::{submit, submit_multishot_bounded, MultiOp, OpFuture};
+pub(crate) use ops::{submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;

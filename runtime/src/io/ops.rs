@@ -186,8 +186,14 @@ struct MultiState {
     queue: std::collections::VecDeque<(io::Result<u32>, Op, bool)>,
     /// The last completion has arrived (it may still be queued).
     ended: bool,
-    /// Tasks waiting for the next completion.
+    /// Pollers without an identity (`poll_next`): every completion wakes them all, since
+    /// nothing tells us when one of them goes away.
     waiters: Vec<Waker>,
+    /// Waiters with an identity (`poll_next_as`), oldest first: a completion wakes one.
+    queued: std::collections::VecDeque<(WaiterId, Waker)>,
+    /// Identified waiters woken and not yet back: if one goes away instead
+    /// (`MultiOp::forget`), it passes its wake-up on to the next.
+    notified: Vec<WaiterId>,
     /// The `MultiOp` was dropped: completions are dropped as they come (an accepted socket
     /// in one is closed).
     orphaned: bool,
@@ -202,7 +208,33 @@ struct MultiState {
     paused: bool,
 }
 
+/// Identifies a waiter of [`MultiOp::poll_next_as`] (unique in the process).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterId(u64);
+
+impl WaiterId {
+    pub(crate) fn new() -> WaiterId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        WaiterId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 impl MultiState {
+    /// Takes the oldest identified waiter out of the queue, marked notified.
+    fn notify_one(&mut self) -> Option<Waker> {
+        let (id, waker) = self.queued.pop_front()?;
+        self.notified.push(id);
+        Some(waker)
+    }
+
+    /// Every waiter, for the end of the operation (each must see it and arm a new one).
+    fn take_all(&mut self) -> Vec<Waker> {
+        let mut all = std::mem::take(&mut self.waiters);
+        all.extend(self.queued.drain(..).map(|(_, w)| w));
+        self.notified.clear();
+        all
+    }
+
     /// Whether the queue has reached the limit and the operation should be cancelled now;
     /// marks it paused if so.
     fn pause_now(&mut self) -> Option<(usize, OpId)> {
@@ -233,7 +265,15 @@ impl MultiSlot {
             st.queue.push_back((result, op, last));
         }
         let pause = st.pause_now();
-        let waiters = std::mem::take(&mut st.waiters);
+        // One identified waiter per completion (plus the unidentified ones); everybody when
+        // the operation ended, since each must see that and one of them arms the next.
+        let waiters = if last {
+            st.take_all()
+        } else {
+            let mut w = std::mem::take(&mut st.waiters);
+            w.extend(st.notify_one());
+            w
+        };
         drop(st);
         if let Some((ring, id)) = pause {
             // The completing thread is one of the runtime's (it polls the op's ring).
@@ -272,6 +312,8 @@ pub(crate) fn submit_multishot_bounded(op: Op, limit: usize) -> io::Result<Multi
             queue: Default::default(),
             ended: false,
             waiters: Vec::new(),
+            queued: Default::default(),
+            notified: Vec::new(),
             orphaned: false,
             limit,
             submitted: None,
@@ -308,7 +350,8 @@ pub(crate) struct MultiOp {
 
 impl MultiOp {
     /// The next completion and whether it is the last; `None` once the last was taken.
-    /// Several tasks may wait: all are woken by a completion.
+    /// Several tasks may wait; a poller without an identity is woken by every completion
+    /// (use [`poll_next_as`](Self::poll_next_as) where the waiter can say when it leaves).
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -325,18 +368,71 @@ impl MultiOp {
         }
         Poll::Pending
     }
+
+    /// [`poll_next`](Self::poll_next) for the waiter `id`, which must call
+    /// [`forget`](Self::forget) if it goes away without getting `Ready`. Identified waiters
+    /// are woken one per completion, oldest first; one woken that goes away instead passes
+    /// the wake-up on, so no completion is left waiting while a waiter sleeps.
+    pub(crate) fn poll_next_as(
+        &mut self,
+        cx: &mut Context<'_>,
+        id: WaiterId,
+    ) -> Poll<Option<(io::Result<u32>, Op, bool)>> {
+        let mut st = self.slot.state.lock();
+        st.notified.retain(|n| *n != id);
+        let ready = match st.queue.pop_front() {
+            Some(item) => Some(Some(item)),
+            None if st.ended => Some(None),
+            None => None,
+        };
+        match ready {
+            Some(out) => {
+                st.queued.retain(|(n, _)| *n != id);
+                Poll::Ready(out)
+            }
+            None => {
+                match st.queued.iter_mut().find(|(n, _)| *n == id) {
+                    Some((_, w)) => w.clone_from(cx.waker()),
+                    None => st.queued.push_back((id, cx.waker().clone())),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The waiter `id` goes away (its future was dropped): it is no longer woken, and a
+    /// wake-up it got and did not use goes to the next waiter.
+    /// Returns that next waiter's waker, to wake once the caller's locks are released.
+    #[must_use]
+    pub(crate) fn forget(&self, id: WaiterId) -> Option<Waker> {
+        {
+            let mut st = self.slot.state.lock();
+            st.queued.retain(|(n, _)| *n != id);
+            let was_notified = st.notified.contains(&id);
+            st.notified.retain(|n| *n != id);
+            if was_notified && !st.queue.is_empty() {
+                st.notify_one()
+            } else {
+                None
+            }
+        }
+    }
 }
 
 impl Drop for MultiOp {
     fn drop(&mut self) {
-        let (queued, ended) = {
+        let (queued, ended, waiters) = {
             let mut st = self.slot.state.lock();
             st.orphaned = true;
-            st.waiters.clear();
-            (std::mem::take(&mut st.queue), st.ended)
+            let waiters = st.take_all();
+            (std::mem::take(&mut st.queue), st.ended, waiters)
         };
         // Closes the sockets accepted and never handed out (outside the lock).
         drop(queued);
+        // Whoever still waits on this operation must look again (at its successor).
+        for w in waiters {
+            w.wake();
+        }
         if !ended {
             // The last completion still comes; the reactor keeps the op until then.
             let _ = self.handle.driver().ring(self.ring).reactor.cancel(self.id);

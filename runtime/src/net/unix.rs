@@ -57,14 +57,25 @@ impl UnixListener {
 
     /// Waits for a connection.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        // On io_uring, as one identified waiter: woken one per connection (a poller of
+        // `poll_accept` is woken by every connection).
+        let waiter = self.uring.as_ref().map(|u| u.waiter());
+        std::future::poll_fn(|cx| self.poll_accept_as(cx, waiter.as_ref())).await
     }
 
     /// Polls for a connection (on io_uring through a multishot accept, as
     /// [`TcpListener::poll_accept`](super::TcpListener::poll_accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.poll_accept_as(cx, None)
+    }
+
+    fn poll_accept_as(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: Option<&super::uring_accept::AcceptWaiter<'_>>,
+    ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         if let Some(uring) = &self.uring {
-            return uring.poll_accept(cx).map(|r| {
+            return uring.poll_accept(cx, waiter).map(|r| {
                 let stream = std::os::unix::net::UnixStream::from(r?);
                 let peer = stream
                     .peer_addr()
