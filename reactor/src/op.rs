@@ -54,6 +54,12 @@ pub enum Op {
     /// Receive from a stream socket, again and again, into buffers the reactor provides
     /// (a multishot receive from the ring's provided-buffer ring: see [`Op::recv_multishot`]).
     RecvMulti(RecvMulti),
+
+    // --- Datagram operations (`sendmsg(2)` / `recvmsg(2)`) ---
+    /// Send the buffer's contents as one message, to an address or to the connected peer.
+    SendMsg(Msg),
+    /// Receive one message into the buffer's spare capacity, with its source address.
+    RecvMsg(Msg),
 }
 
 /// State of an [`Op::Accept`].
@@ -149,6 +155,83 @@ pub struct Timeout {
     pub(crate) deadline: Instant,
     /// The relative time handed to the kernel, computed at submission.
     pub(crate) spec: Box<io_uring::types::Timespec>,
+}
+
+/// State of an [`Op::SendMsg`] or an [`Op::RecvMsg`]: the data buffer, and in a box (whose
+/// address stays put while the op moves) the `msghdr`, its one `iovec` and the address.
+#[derive(Debug)]
+pub struct Msg {
+    pub(crate) fd: Arc<OwnedFd>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) parts: Box<MsgParts>,
+}
+
+/// The parts of a message the kernel reads (and, for a receive, writes back) through
+/// pointers: built at submission (`uring/prep.rs`) to point into this box and the buffer.
+pub(crate) struct MsgParts {
+    pub(crate) hdr: libc::msghdr,
+    pub(crate) iov: libc::iovec,
+    /// The destination (send; `len == 0`: the connected peer) or the source (receive).
+    pub(crate) addr: libc::sockaddr_storage,
+    pub(crate) addr_len: libc::socklen_t,
+}
+
+// SAFETY: the raw pointers in `hdr` and `iov` point only into this box and into the buffer
+// of the same `Msg`, which the op owns and moves with it; nothing else aliases them, so
+// handing the op to another thread hands over everything they point to.
+unsafe impl std::marker::Send for MsgParts {}
+// SAFETY: through a shared reference the pointers are only copied or compared, never
+// followed (`Msg` reads the address and the flags, plain data), so sharing is harmless.
+unsafe impl Sync for MsgParts {}
+
+impl std::fmt::Debug for MsgParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgParts")
+            .field("addr_len", &self.addr_len)
+            .field("msg_flags", &self.hdr.msg_flags)
+            .finish()
+    }
+}
+
+impl MsgParts {
+    fn new(addr: Option<(libc::sockaddr_storage, libc::socklen_t)>) -> Box<MsgParts> {
+        // SAFETY: msghdr, iovec and sockaddr_storage are plain old data; all-zero (null
+        // pointers, zero lengths) is a valid value of each.
+        let (hdr, iov, zero) = unsafe {
+            (
+                std::mem::zeroed::<libc::msghdr>(),
+                std::mem::zeroed::<libc::iovec>(),
+                std::mem::zeroed::<libc::sockaddr_storage>(),
+            )
+        };
+        let (addr, addr_len) = addr.unwrap_or((zero, 0));
+        Box::new(MsgParts {
+            hdr,
+            iov,
+            addr,
+            addr_len,
+        })
+    }
+}
+
+impl Msg {
+    /// After a completed receive: the sender's address in the kernel's layout, and its
+    /// length as the kernel set it (an unnamed Unix-domain sender has no path: the length
+    /// then covers at most the family field).
+    pub fn source(&self) -> (&libc::sockaddr_storage, libc::socklen_t) {
+        (&self.parts.addr, self.parts.hdr.msg_namelen)
+    }
+
+    /// After a completed receive: the sender's address, when it is an IPv4 or IPv6 one.
+    pub fn source_inet(&self) -> Option<SocketAddr> {
+        sockaddr_to_std(&self.parts.addr, self.parts.hdr.msg_namelen)
+    }
+
+    /// After a completed receive: whether the message was longer than the buffer and its
+    /// tail was discarded (`MSG_TRUNC` in the returned flags), as `recvfrom(2)` does.
+    pub fn truncated(&self) -> bool {
+        self.parts.hdr.msg_flags & libc::MSG_TRUNC != 0
+    }
 }
 
 impl Op {
@@ -256,6 +339,48 @@ impl Op {
         })
     }
 
+    // --- Datagram operations ---
+
+    /// Sends `buf[..]` as one message (`sendmsg(2)`, with `MSG_NOSIGNAL`): to `to` (an
+    /// address in the kernel's layout, with its length), or to the connected peer if `None`.
+    /// On a datagram socket the message goes whole or not at all.
+    pub fn send_msg(
+        fd: Arc<OwnedFd>,
+        buf: Vec<u8>,
+        to: Option<(libc::sockaddr_storage, libc::socklen_t)>,
+    ) -> Op {
+        Op::SendMsg(Msg {
+            fd,
+            buf,
+            parts: MsgParts::new(to),
+        })
+    }
+
+    /// Like [`send_msg`](Self::send_msg) to an IP address.
+    pub fn send_to(fd: Arc<OwnedFd>, buf: Vec<u8>, to: SocketAddr) -> Op {
+        Op::send_msg(fd, buf, Some(std_to_sockaddr(to)))
+    }
+
+    /// Receives one message into `buf`'s spare capacity (`recvmsg(2)`), with its source
+    /// address ([`Msg::source`]). A message longer than the spare capacity is cut to it and
+    /// the rest discarded ([`Msg::truncated`]), as `recvfrom(2)` does; no spare capacity at
+    /// all is allowed and consumes one message.
+    pub fn recv_msg(fd: Arc<OwnedFd>, buf: Vec<u8>) -> Op {
+        Op::RecvMsg(Msg {
+            fd,
+            buf,
+            parts: MsgParts::new(None),
+        })
+    }
+
+    /// For a send or receive of a message: its state ([`Msg::source`], [`Msg::truncated`]).
+    pub fn msg(&self) -> Option<&Msg> {
+        match self {
+            Op::SendMsg(m) | Op::RecvMsg(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The operation's name, for messages: `"recv"`, `"accept"`, ...
     pub fn name(&self) -> &'static str {
         match self {
@@ -268,6 +393,9 @@ impl Op {
             Op::Close(_) => "close",
             Op::Timeout(_) => "timeout",
             Op::RecvMulti(_) => "recv_multishot",
+            // Datagram operations.
+            Op::SendMsg(_) => "sendmsg",
+            Op::RecvMsg(_) => "recvmsg",
         }
     }
 
@@ -280,6 +408,8 @@ impl Op {
             Op::Read(o) => Some(&o.buf),
             Op::Write(o) => Some(&o.buf),
             Op::RecvMulti(o) => Some(&o.data),
+            // Datagram operations.
+            Op::SendMsg(o) | Op::RecvMsg(o) => Some(&o.buf),
             _ => None,
         }
     }
@@ -292,6 +422,8 @@ impl Op {
             Op::Read(o) => Some(o.buf),
             Op::Write(o) => Some(o.buf),
             Op::RecvMulti(o) => Some(o.data),
+            // Datagram operations.
+            Op::SendMsg(o) | Op::RecvMsg(o) => Some(o.buf),
             _ => None,
         }
     }
@@ -308,6 +440,8 @@ impl Op {
             Op::Close(o) => o.raw,
             Op::Timeout(_) => -1,
             Op::RecvMulti(o) => o.fd.as_raw_fd(),
+            // Datagram operations.
+            Op::SendMsg(o) | Op::RecvMsg(o) => o.fd.as_raw_fd(),
         }
     }
 

@@ -137,7 +137,7 @@ impl RingGuard<'_> {
             report_poll_error(&e);
         }
         for event in self.events.drain() {
-            self.ring.io.dispatch(event, &self.ring.reactor);
+            self.ring.io.dispatch(event);
         }
     }
 }

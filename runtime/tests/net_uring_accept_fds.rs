@@ -95,3 +95,68 @@ fn a_dropped_connect_closes_its_socket() {
         );
     });
 }
+
+/// The listener's accept queue limit on io_uring (`ACCEPT_QUEUE_LIMIT` in
+/// `net/uring_accept.rs`).
+const QUEUE_LIMIT: usize = 128;
+
+/// On io_uring the multishot accept stops at the queue limit when nobody accepts: the
+/// connections beyond it stay in the kernel's backlog, not open in the listener. Then
+/// accepting returns every connection, queued or backlogged. (On epoll nothing is accepted
+/// before `accept` is called; the test runs there too.)
+#[test]
+fn a_listener_nobody_accepts_from_holds_at_most_the_queue_limit() {
+    const EXTRA: usize = 100;
+    // Connections arriving one by one: the cancel lands within a few completions.
+    const SLACK: usize = 16;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    each(Duration::from_secs(60), |config| async move {
+        let socket = ringloop::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // A backlog with room for every connection the queue leaves in it.
+        let listener = socket.listen(1024).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // One accept arms the multishot accept (on io_uring).
+        let first = TcpStream::connect(addr).await.unwrap();
+        let (first_server, _) = listener.accept().await.unwrap();
+        let base = open_fds();
+        let mut clients = Vec::new();
+        for _ in 0..QUEUE_LIMIT + EXTRA {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let with_clients = base + clients.len();
+        if config.backend == BackendChoice::IoUring {
+            // Wait for the queue to fill, then a little longer: it must not grow on.
+            let n = settle(|n| n >= with_clients + QUEUE_LIMIT).await;
+            assert!(
+                n >= with_clients + QUEUE_LIMIT,
+                "{config:?}: only {} accepted ahead: the multishot accept stalled",
+                n - with_clients
+            );
+            ringloop::sleep(Duration::from_millis(200)).await;
+        }
+        let held = open_fds().saturating_sub(with_clients);
+        eprintln!("{config:?}: {held} accepted and not returned");
+        let bound = if config.backend == BackendChoice::IoUring {
+            QUEUE_LIMIT + SLACK
+        } else {
+            0
+        };
+        assert!(
+            held <= bound,
+            "{config:?}: the listener holds {held} accepted sockets, limit {QUEUE_LIMIT}"
+        );
+        // Every connection arrives, queued or left in the backlog.
+        let want: std::collections::BTreeSet<_> =
+            clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        let mut got = std::collections::BTreeSet::new();
+        let mut servers = Vec::new();
+        for _ in 0..clients.len() {
+            let (s, peer) = listener.accept().await.unwrap();
+            assert!(got.insert(peer), "{config:?}: {peer} accepted twice");
+            servers.push(s);
+        }
+        assert_eq!(got, want, "{config:?}: not every connection arrived");
+        drop((first, first_server, servers, clients, listener));
+    });
+}

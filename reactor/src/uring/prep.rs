@@ -111,8 +111,46 @@ pub(crate) fn entry(op: &mut Op, user_data: u64) -> squeue::Entry {
         Op::RecvMulti(r) => {
             opcode::RecvMulti::new(types::Fd(r.fd.as_raw_fd()), super::bufring::BGID).build()
         }
+        // --- Datagram operations ---
+        // MSG_NOSIGNAL: a send to a shut-down peer returns EPIPE instead of killing the process.
+        Op::SendMsg(m) => {
+            let parts = &mut *m.parts;
+            parts.iov = libc::iovec {
+                iov_base: m.buf.as_mut_ptr().cast(),
+                iov_len: m.buf.len(),
+            };
+            msg_header(parts);
+            opcode::SendMsg::new(types::Fd(m.fd.as_raw_fd()), &parts.hdr)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        }
+        Op::RecvMsg(m) => {
+            let spare = m.buf.spare_capacity_mut();
+            let parts = &mut *m.parts;
+            parts.iov = libc::iovec {
+                iov_base: spare.as_mut_ptr().cast(),
+                iov_len: spare.len(),
+            };
+            parts.addr_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msg_header(parts);
+            opcode::RecvMsg::new(types::Fd(m.fd.as_raw_fd()), &mut parts.hdr).build()
+        }
     };
     e.user_data(user_data)
+}
+
+/// Points a message's header at its own iovec and address (no address if `addr_len` is 0:
+/// a send to the connected peer). The parts are boxed, so the pointers stay valid as the op
+/// moves, until the completion.
+fn msg_header(parts: &mut crate::op::MsgParts) {
+    // SAFETY: msghdr is plain old data; all-zero (no control data, no flags) is valid.
+    parts.hdr = unsafe { std::mem::zeroed() };
+    if parts.addr_len > 0 {
+        parts.hdr.msg_name = (&mut parts.addr as *mut libc::sockaddr_storage).cast();
+        parts.hdr.msg_namelen = parts.addr_len;
+    }
+    parts.hdr.msg_iov = &mut parts.iov;
+    parts.hdr.msg_iovlen = 1;
 }
 
 /// Called once the entry is in the submission queue: a close hands its descriptor to the
@@ -185,6 +223,14 @@ pub(crate) fn complete(op: &mut Op, res: i32) -> io::Result<u32> {
         Op::Accept(a) => {
             // SAFETY: a successful accept returns a fresh descriptor that nobody owns yet.
             a.accepted = Some(unsafe { OwnedFd::from_raw_fd(res) });
+        }
+        // --- Datagram operations ---
+        // recvmsg returns the bytes copied (a longer datagram is cut, MSG_TRUNC in its flags).
+        Op::RecvMsg(crate::op::Msg { buf, .. }) => {
+            let n = (res as usize).min(buf.capacity() - buf.len());
+            // SAFETY: the kernel wrote `res` bytes into the spare capacity starting at
+            // `len()` (the iovec pointed there and allowed at most the spare length).
+            unsafe { buf.set_len(buf.len() + n) };
         }
         _ => {}
     }

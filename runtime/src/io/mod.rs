@@ -13,7 +13,7 @@
 //!   driver to the `OpFuture` waiting for it. A future dropped before its completion leaves the
 //!   operation in the driver's table until the kernel is done with the buffers (the reactor keeps
 //!   them alive), and what it still produced is handed to an `on_orphan` callback, so a
-//!   cancelled read loses no bytes. A multishot operation (`submit_multishot`: the listener's
+//!   cancelled read loses no bytes. A multishot operation (`submit_multishot_bounded`: the listener's
 //!   accept) keeps its slot through many completions, queued in a `MultiOp` until taken.
 //!
 //! Tokens: the low 32 bits index a slot table, the high bits carry the slot's generation, so an
@@ -26,11 +26,11 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{submit, submit_multishot, submit_multishot_bounded, MultiOp, OpFuture};
+pub(crate) use ops::{submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;
-use ringloop_reactor::{Event, Reactor, Readiness, Token};
+use ringloop_reactor::{Event, Readiness, Token};
 use std::io;
 use std::sync::Arc;
 
@@ -96,9 +96,8 @@ impl IoDriver {
         }
     }
 
-    /// Delivers one reactor event (from `reactor`, this table's ring). Wakers are woken after
-    /// the table's lock is released.
-    pub(crate) fn dispatch(&self, event: Event, reactor: &Reactor) {
+    /// Delivers one reactor event. Wakers are woken after the table's lock is released.
+    pub(crate) fn dispatch(&self, event: Event) {
         match event {
             Event::Ready { token, readiness } => {
                 if let Some(Entry::Io(io)) = self.lookup(token) {
@@ -106,10 +105,7 @@ impl IoDriver {
                 }
             }
             Event::Completed {
-                token,
-                id,
-                result,
-                op,
+                token, result, op, ..
             } => {
                 match self.lookup(token) {
                     Some(Entry::Op(slot)) => {
@@ -121,11 +117,7 @@ impl IoDriver {
                         if last {
                             self.remove(token);
                         }
-                        if slot.complete(result, op, last) {
-                            // Its queue is over the limit: stop the operation (its last
-                            // completions still come, and queue).
-                            let _ = reactor.cancel(id);
-                        }
+                        slot.complete(result, op, last);
                     }
                     _ => {}
                 }

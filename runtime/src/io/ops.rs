@@ -179,68 +179,172 @@ impl Drop for OpFuture {
 /// The driver's side of a multishot operation: its completions queue here until taken.
 pub(crate) struct MultiSlot {
     state: Mutex<MultiState>,
-    /// Bytes (of the completions' buffers) queued and not taken past which the operation is
-    /// cancelled: a multishot receive nobody reads must not queue without bound.
-    limit: usize,
 }
 
-#[derive(Default)]
 struct MultiState {
     /// Completions not yet taken, each with "is it the last".
     queue: std::collections::VecDeque<(io::Result<u32>, Op, bool)>,
     /// The last completion has arrived (it may still be queued).
     ended: bool,
-    /// Tasks waiting for the next completion.
+    /// Pollers without an identity (`poll_next`): every completion wakes them all, since
+    /// nothing tells us when one of them goes away.
     waiters: Vec<Waker>,
+    /// Waiters with an identity (`poll_next_as`), oldest first: a completion wakes one.
+    queued: std::collections::VecDeque<(WaiterId, Waker)>,
+    /// Identified waiters woken and not yet back: if one goes away instead
+    /// (`MultiOp::forget`), it passes its wake-up on to the next.
+    notified: Vec<WaiterId>,
     /// The `MultiOp` was dropped: completions are dropped as they come (an accepted socket
     /// in one is closed).
     orphaned: bool,
-    /// Bytes in `queue` (their ops' buffers).
-    queued_bytes: usize,
-    /// The cancel for going over the limit was asked for.
-    cancelled: bool,
+    /// At this queued weight the operation is cancelled (`submit_multishot_bounded`;
+    /// `usize::MAX`: never).
+    limit: usize,
+    /// The weight of `queue`: one per completion without a buffer (an accepted socket), the
+    /// bytes of one with a buffer (a multishot receive's data; at least one).
+    weight: usize,
+    /// The ring and id the operation was submitted under, for that cancel (`None` until
+    /// `submit_multishot_bounded` has them).
+    submitted: Option<(usize, OpId)>,
+    /// The cancel for the limit was sent: the `ECANCELED` completion that ends the operation
+    /// is ours, not an error for the taker, and is not queued.
+    paused: bool,
+}
+
+/// Identifies a waiter of [`MultiOp::poll_next_as`] (unique in the process).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterId(u64);
+
+impl WaiterId {
+    pub(crate) fn new() -> WaiterId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        WaiterId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// What one queued completion counts towards a bounded operation's limit.
+fn weight(op: &Op) -> usize {
+    op.buf().map_or(1, |b| b.len().max(1))
+}
+
+impl MultiState {
+    fn push(&mut self, item: (io::Result<u32>, Op, bool)) {
+        self.weight += weight(&item.1);
+        self.queue.push_back(item);
+    }
+
+    fn pop(&mut self) -> Option<(io::Result<u32>, Op, bool)> {
+        let item = self.queue.pop_front()?;
+        self.weight -= weight(&item.1);
+        Some(item)
+    }
+
+    /// Takes the oldest identified waiter out of the queue, marked notified.
+    fn notify_one(&mut self) -> Option<Waker> {
+        let (id, waker) = self.queued.pop_front()?;
+        self.notified.push(id);
+        Some(waker)
+    }
+
+    /// Every waiter, for the end of the operation (each must see it and arm a new one).
+    fn take_all(&mut self) -> Vec<Waker> {
+        let mut all = std::mem::take(&mut self.waiters);
+        all.extend(self.queued.drain(..).map(|(_, w)| w));
+        self.notified.clear();
+        all
+    }
+
+    /// Whether the queue has reached the limit and the operation should be cancelled now;
+    /// marks it paused if so.
+    fn pause_now(&mut self) -> Option<(usize, OpId)> {
+        if self.weight < self.limit || self.paused || self.ended || self.orphaned {
+            return None;
+        }
+        let submitted = self.submitted?;
+        self.paused = true;
+        Some(submitted)
+    }
 }
 
 impl MultiSlot {
-    /// One completion arrived; `last` if the kernel ended the operation with it. Returns
-    /// true when the queue just went over the slot's limit: the caller cancels the operation.
-    pub(super) fn complete(&self, result: io::Result<u32>, op: Op, last: bool) -> bool {
+    /// One completion arrived; `last` if the kernel ended the operation with it.
+    pub(super) fn complete(&self, result: io::Result<u32>, op: Op, last: bool) {
         let mut st = self.state.lock();
         st.ended |= last;
         if st.orphaned {
             drop(st);
             // Nobody will take it: dropping the op closes an accepted socket, so nothing leaks.
             drop(op);
-            return false;
+            return;
         }
-        st.queued_bytes += op.buf().map_or(0, Vec::len);
-        let over = !st.ended && !st.cancelled && st.queued_bytes >= self.limit;
-        st.cancelled |= over;
-        st.queue.push_back((result, op, last));
-        let waiters = std::mem::take(&mut st.waiters);
+        let ours = last
+            && st.paused
+            && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+        if !ours {
+            st.push((result, op, last));
+        }
+        let pause = st.pause_now();
+        // One identified waiter per completion (plus the unidentified ones); everybody when
+        // the operation ended, since each must see that and one of them arms the next.
+        let waiters = if last {
+            st.take_all()
+        } else {
+            let mut w = std::mem::take(&mut st.waiters);
+            w.extend(st.notify_one());
+            w
+        };
         drop(st);
+        if let Some((ring, id)) = pause {
+            // The completing thread is one of the runtime's (it polls the op's ring).
+            match crate::context::handle() {
+                Some(handle) => {
+                    let _ = handle.driver().ring(ring).reactor.cancel(id);
+                }
+                // Not expected; then the operation simply runs on, unbounded, as before.
+                None => self.state.lock().paused = false,
+            }
+        }
         for w in waiters {
             w.wake();
         }
-        over
     }
 }
 
-/// Submits a multishot `op` (see `Op::accept_multishot`) to the current runtime's io_uring.
-pub(crate) fn submit_multishot(op: Op) -> io::Result<MultiOp> {
-    submit_multishot_bounded(op, usize::MAX)
-}
-
-/// [`submit_multishot`], cancelled by the driver once the bytes its completions carry, queued
-/// and not yet taken, reach `limit` (`Op::recv_multishot`: a reader that stops reading stops
-/// the receive, and the kernel's socket buffer then applies TCP's flow control).
+/// Submits a multishot `op` (`Op::accept_multishot`, `Op::recv_multishot`) to the current
+/// runtime's io_uring. The operation is cancelled once what is queued and not taken weighs
+/// `limit`: completions without a buffer (accepted sockets) weigh one each, a
+/// multishot receive's weigh their bytes. It then ends with the completions queued so far
+/// (the last one, the cancel's `ECANCELED`, is not queued), and the caller submits again
+/// when it has taken them. Completions the kernel posted before the cancel took effect are
+/// queued too, so the queue can exceed `limit` by what the kernel produced meanwhile. (A
+/// listener's accept queue stops at `ACCEPT_QUEUE_LIMIT` sockets; a stream's receive at
+/// `READ_AHEAD` bytes, and the kernel's socket buffer then applies TCP's flow control.)
 pub(crate) fn submit_multishot_bounded(op: Op, limit: usize) -> io::Result<MultiOp> {
     let handle = current_handle()?;
     let slot = Arc::new(MultiSlot {
-        state: Mutex::new(MultiState::default()),
-        limit,
+        state: Mutex::new(MultiState {
+            queue: Default::default(),
+            ended: false,
+            waiters: Vec::new(),
+            queued: Default::default(),
+            notified: Vec::new(),
+            orphaned: false,
+            limit,
+            weight: 0,
+            submitted: None,
+            paused: false,
+        }),
     });
     let (ring, id) = submit_with(&handle, Entry::Multi(slot.clone()), op)?;
+    let pause = {
+        let mut st = slot.state.lock();
+        st.submitted = Some((ring, id));
+        // Completions may have come (on another thread) before we knew the id.
+        st.pause_now()
+    };
+    if pause.is_some() {
+        let _ = handle.driver().ring(ring).reactor.cancel(id);
+    }
     Ok(MultiOp {
         handle,
         ring,
@@ -261,14 +365,14 @@ pub(crate) struct MultiOp {
 
 impl MultiOp {
     /// The next completion and whether it is the last; `None` once the last was taken.
-    /// Several tasks may wait: all are woken by a completion.
+    /// Several tasks may wait; a poller without an identity is woken by every completion
+    /// (use [`poll_next_as`](Self::poll_next_as) where the waiter can say when it leaves).
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(io::Result<u32>, Op, bool)>> {
         let mut st = self.slot.state.lock();
-        if let Some(item) = st.queue.pop_front() {
-            st.queued_bytes -= item.1.buf().map_or(0, Vec::len);
+        if let Some(item) = st.pop() {
             return Poll::Ready(Some(item));
         }
         if st.ended {
@@ -279,18 +383,72 @@ impl MultiOp {
         }
         Poll::Pending
     }
+
+    /// [`poll_next`](Self::poll_next) for the waiter `id`, which must call
+    /// [`forget`](Self::forget) if it goes away without getting `Ready`. Identified waiters
+    /// are woken one per completion, oldest first; one woken that goes away instead passes
+    /// the wake-up on, so no completion is left waiting while a waiter sleeps.
+    pub(crate) fn poll_next_as(
+        &mut self,
+        cx: &mut Context<'_>,
+        id: WaiterId,
+    ) -> Poll<Option<(io::Result<u32>, Op, bool)>> {
+        let mut st = self.slot.state.lock();
+        st.notified.retain(|n| *n != id);
+        let ready = match st.pop() {
+            Some(item) => Some(Some(item)),
+            None if st.ended => Some(None),
+            None => None,
+        };
+        match ready {
+            Some(out) => {
+                st.queued.retain(|(n, _)| *n != id);
+                Poll::Ready(out)
+            }
+            None => {
+                match st.queued.iter_mut().find(|(n, _)| *n == id) {
+                    Some((_, w)) => w.clone_from(cx.waker()),
+                    None => st.queued.push_back((id, cx.waker().clone())),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The waiter `id` goes away (its future was dropped): it is no longer woken, and a
+    /// wake-up it got and did not use goes to the next waiter.
+    /// Returns that next waiter's waker, to wake once the caller's locks are released.
+    #[must_use]
+    pub(crate) fn forget(&self, id: WaiterId) -> Option<Waker> {
+        {
+            let mut st = self.slot.state.lock();
+            st.queued.retain(|(n, _)| *n != id);
+            let was_notified = st.notified.contains(&id);
+            st.notified.retain(|n| *n != id);
+            if was_notified && !st.queue.is_empty() {
+                st.notify_one()
+            } else {
+                None
+            }
+        }
+    }
 }
 
 impl Drop for MultiOp {
     fn drop(&mut self) {
-        let (queued, ended) = {
+        let (queued, ended, waiters) = {
             let mut st = self.slot.state.lock();
             st.orphaned = true;
-            st.waiters.clear();
-            (std::mem::take(&mut st.queue), st.ended)
+            let waiters = st.take_all();
+            st.weight = 0;
+            (std::mem::take(&mut st.queue), st.ended, waiters)
         };
         // Closes the sockets accepted and never handed out (outside the lock).
         drop(queued);
+        // Whoever still waits on this operation must look again (at its successor).
+        for w in waiters {
+            w.wake();
+        }
         if !ended {
             // The last completion still comes; the reactor keeps the op until then.
             let _ = self.handle.driver().ring(self.ring).reactor.cancel(self.id);

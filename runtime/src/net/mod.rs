@@ -15,7 +15,8 @@
 //! - `uring_read.rs`, `uring_write.rs`, `uring_accept.rs`: on io_uring, TCP and Unix-domain
 //!   stream reads, writes and accepts are completion-based instead (the kernel receives into
 //!   and sends from runtime-owned buffers; one multishot accept per listener), on both
-//!   flavours.
+//!   flavours. `uring_dgram.rs` does the same for UDP and Unix-domain datagrams (`sendmsg` and
+//!   `recvmsg` operations).
 //! - `stream_io.rs`: the byte-stream surface [`TcpStream`] and [`UnixStream`] share, with
 //!   futures-io's `AsyncRead` and `AsyncWrite`, so the futures ecosystem's combinators work.
 //! - `transport.rs`, `protocol.rs`: asyncio's low-level API, a [`Protocol`] driven by a
@@ -50,6 +51,7 @@ mod transport;
 mod udp;
 mod unix;
 mod uring_accept;
+mod uring_dgram;
 mod uring_read;
 mod uring_write;
 pub(crate) mod write_queue;

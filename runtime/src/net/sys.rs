@@ -120,6 +120,41 @@ impl RawAddr {
         Ok(raw)
     }
 
+    /// An address the kernel filled in (a received datagram's source, say).
+    pub(crate) fn from_parts(storage: libc::sockaddr_storage, len: libc::socklen_t) -> RawAddr {
+        RawAddr { storage, len }
+    }
+
+    /// The kernel's layout, by value (for an io_uring operation to own).
+    pub(crate) fn to_parts(&self) -> (libc::sockaddr_storage, libc::socklen_t) {
+        (self.storage, self.len)
+    }
+
+    /// Back to `std`, for a Unix-domain address: a path, an abstract name, or unnamed (a
+    /// sender that never bound, or a length too short to hold a path).
+    pub(crate) fn to_unix(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::net::SocketAddr as UnixAddr;
+        let offset = size_of::<libc::sa_family_t>();
+        let len = (self.len as usize).min(size_of::<libc::sockaddr_un>());
+        if self.storage.ss_family as libc::c_int != libc::AF_UNIX || len <= offset {
+            return unnamed_unix_addr();
+        }
+        // SAFETY: the family says the storage holds a sockaddr_un (the storage is larger than
+        // and aligned for one).
+        let sun = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_un) };
+        let path: Vec<u8> = sun.sun_path[..len - offset]
+            .iter()
+            .map(|&c| c as u8)
+            .collect();
+        if path[0] == 0 {
+            return UnixAddr::from_abstract_name(&path[1..]);
+        }
+        let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+        UnixAddr::from_pathname(Path::new(std::ffi::OsStr::from_bytes(&path[..end])))
+    }
+
     /// Back to `std`, for an IP address.
     pub(crate) fn to_inet(&self) -> Option<SocketAddr> {
         match self.storage.ss_family as libc::c_int {
@@ -144,6 +179,17 @@ impl RawAddr {
             }
             _ => None,
         }
+    }
+}
+
+/// The address of an unnamed Unix-domain socket. `std` has no constructor for one; an empty
+/// path gives it (the length then covers only the family field), and if a future `std`
+/// refused that, the address of a fresh unbound socket does.
+fn unnamed_unix_addr() -> io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::unix::net::SocketAddr as UnixAddr;
+    match UnixAddr::from_pathname("") {
+        Ok(a) if a.is_unnamed() => Ok(a),
+        _ => std::os::unix::net::UnixDatagram::unbound()?.local_addr(),
     }
 }
 

@@ -103,7 +103,10 @@ impl TcpListener {
     /// Errors are `accept(2)`'s. `EMFILE`/`ENFILE` (out of descriptors) leave the connection
     /// in the backlog; retrying at once would spin, so back off first, as the server loops do.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        // On io_uring, as one identified waiter: woken one per connection (a poller of
+        // `poll_accept` is woken by every connection).
+        let waiter = self.uring.as_ref().map(|u| u.waiter());
+        std::future::poll_fn(|cx| self.poll_accept_as(cx, waiter.as_ref())).await
     }
 
     /// Polls for a connection (the building block for accept loops).
@@ -111,8 +114,16 @@ impl TcpListener {
     /// On io_uring this is the completion path: a multishot accept (Linux 5.19+) accepts
     /// connections as they arrive, and each call returns the next one.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        self.poll_accept_as(cx, None)
+    }
+
+    fn poll_accept_as(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: Option<&super::uring_accept::AcceptWaiter<'_>>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         if let Some(uring) = &self.uring {
-            return uring.poll_accept(cx).map(|r| {
+            return uring.poll_accept(cx, waiter).map(|r| {
                 let stream = std::net::TcpStream::from(r?);
                 let peer = stream
                     .peer_addr()

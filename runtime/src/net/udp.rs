@@ -1,11 +1,17 @@
-//! [`UdpSocket`]: datagrams on the readiness path.
+//! [`UdpSocket`]: datagrams, on the readiness path (epoll) or the completion path (io_uring).
 //!
 //! A datagram socket never returns part of a message: each `recv_from` is one datagram (cut
 //! to the buffer's size if the buffer is too small, as `recvfrom(2)` does), each `send_to` one
-//! datagram or an error. The edge-triggered contract still applies: after a wake-up the socket
-//! is read until `WouldBlock`, which each call here does by retrying through the registration.
+//! datagram or an error. On epoll the edge-triggered contract applies: after a wake-up the
+//! socket is read until `WouldBlock`, which each call here does by retrying through the
+//! registration. On io_uring, sends and receives are `sendmsg`/`recvmsg` operations owning
+//! their buffers (`uring_dgram.rs`, which also says what a dropped send or receive does);
+//! `peek_from` stays on readiness there.
 
 use super::addr::{first_ok, lookup_host, ToSocketAddrs};
+use super::shared_fd::SharedStream;
+use super::sys::RawAddr;
+use super::uring_dgram::UringDgram;
 use crate::io::{Async, Direction};
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +31,19 @@ use std::os::fd::{AsFd, AsRawFd};
 /// });
 /// ```
 pub struct UdpSocket {
-    io: Async<std::net::UdpSocket>,
+    io: Async<SharedStream<std::net::UdpSocket>>,
+    /// Sends and receives through io_uring completions, when the backend is io_uring.
+    uring: Option<UringDgram>,
+}
+
+/// The sender of a datagram received on the completion path, as an IP address.
+fn inet_source(raw: RawAddr) -> io::Result<SocketAddr> {
+    raw.to_inet().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a datagram came from an address that is not IPv4 or IPv6",
+        )
+    })
 }
 
 impl UdpSocket {
@@ -41,14 +59,21 @@ impl UdpSocket {
     /// Takes over a `std` socket (switched to non-blocking mode here).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
+        let socket = SharedStream::new(socket);
+        let uring = UringDgram::for_current(socket.fd());
         Ok(UdpSocket {
             io: Async::new(socket)?,
+            uring,
         })
     }
 
     /// Deregisters and gives back the `std` socket, switched back to blocking mode.
+    ///
+    /// On io_uring, datagrams kept from cancelled receives (and not yet returned) are not in
+    /// the `std` socket: they are dropped here.
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let socket = self.io.into_inner();
+        drop(self.uring);
+        let socket = self.io.into_inner().into_std()?;
         socket.set_nonblocking(false)?;
         Ok(socket)
     }
@@ -62,35 +87,56 @@ impl UdpSocket {
     /// Sends one datagram to `target`.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = lookup_host(target).await?[0];
+        if let Some(uring) = &self.uring {
+            return uring.send(buf, Some(&RawAddr::from_inet(&target))).await;
+        }
         self.io.write_with(|s| s.send_to(buf, target)).await
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        if let Some(uring) = &self.uring {
+            let (n, raw) = uring.recv_from(buf).await?;
+            return Ok((n, inet_source(raw)?));
+        }
         self.io.read_with(|s| s.recv_from(buf)).await
     }
 
-    /// Receives one datagram without removing it from the queue.
+    /// Receives one datagram without removing it from the queue (on io_uring too, through
+    /// readiness; it does not see datagrams kept from cancelled receives).
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read_with(|s| s.peek_from(buf)).await
     }
 
     /// Sends one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(uring) = &self.uring {
+            return uring.send(buf, None).await;
+        }
         self.io.write_with(|s| s.send(buf)).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(uring) = &self.uring {
+            return Ok(uring.recv_from(buf).await?.0);
+        }
         self.io.read_with(|s| s.recv(buf)).await
     }
 
-    /// Polls for one datagram (for hand-written futures).
+    /// Polls for one datagram (for hand-written futures). On io_uring the receive in flight
+    /// is kept by the socket between polls: if the poller goes away, the datagram it gets
+    /// goes to the next receive.
     pub fn poll_recv_from(
         &self,
         cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
     ) -> std::task::Poll<io::Result<(usize, SocketAddr)>> {
+        if let Some(uring) = &self.uring {
+            return uring
+                .poll_recv_from(cx, buf)
+                .map(|r| r.and_then(|(n, raw)| Ok((n, inet_source(raw)?))));
+        }
         self.io.poll_with(cx, Direction::Read, |s| s.recv_from(buf))
     }
 

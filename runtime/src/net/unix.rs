@@ -1,7 +1,7 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //!
-//! The same machinery as TCP (readiness; completion-based stream reads and writes on
-//! io_uring), on `AF_UNIX` sockets named by filesystem paths (or
+//! The same machinery as TCP and UDP (readiness; on io_uring, completion-based accepts, stream
+//! reads and writes, and datagram sends and receives), on `AF_UNIX` sockets named by filesystem paths (or
 //! unnamed, from [`UnixStream::pair`] and [`UnixDatagram::pair`]). Connecting never waits for
 //! a network; it can still return `EAGAIN` when the listener's backlog is full, and then the
 //! task sleeps briefly and tries again (see [`UnixStream::connect`]). Binding does not remove a stale socket file:
@@ -57,14 +57,25 @@ impl UnixListener {
 
     /// Waits for a connection.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        // On io_uring, as one identified waiter: woken one per connection (a poller of
+        // `poll_accept` is woken by every connection).
+        let waiter = self.uring.as_ref().map(|u| u.waiter());
+        std::future::poll_fn(|cx| self.poll_accept_as(cx, waiter.as_ref())).await
     }
 
     /// Polls for a connection (on io_uring through a multishot accept, as
     /// [`TcpListener::poll_accept`](super::TcpListener::poll_accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.poll_accept_as(cx, None)
+    }
+
+    fn poll_accept_as(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: Option<&super::uring_accept::AcceptWaiter<'_>>,
+    ) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         if let Some(uring) = &self.uring {
-            return uring.poll_accept(cx).map(|r| {
+            return uring.poll_accept(cx, waiter).map(|r| {
                 let stream = std::os::unix::net::UnixStream::from(r?);
                 let peer = stream
                     .peer_addr()
@@ -221,8 +232,13 @@ impl std::fmt::Debug for UnixStream {
 }
 
 /// A Unix-domain datagram socket.
+///
+/// On io_uring, sends and receives are `sendmsg`/`recvmsg` operations owning their buffers
+/// (`uring_dgram.rs`, which also says what a dropped send or receive does).
 pub struct UnixDatagram {
-    io: Async<std::os::unix::net::UnixDatagram>,
+    io: Async<SharedStream<std::os::unix::net::UnixDatagram>>,
+    /// Sends and receives through io_uring completions, when the backend is io_uring.
+    uring: Option<super::uring_dgram::UringDgram>,
 }
 
 impl UnixDatagram {
@@ -245,14 +261,21 @@ impl UnixDatagram {
     /// Takes over a `std` socket (switched to non-blocking mode here).
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
         socket.set_nonblocking(true)?;
+        let socket = SharedStream::new(socket);
+        let uring = super::uring_dgram::UringDgram::for_current(socket.fd());
         Ok(UnixDatagram {
             io: Async::new(socket)?,
+            uring,
         })
     }
 
     /// Deregisters and gives back the `std` socket, switched back to blocking mode.
+    ///
+    /// On io_uring, datagrams kept from cancelled receives (and not yet returned) are not in
+    /// the `std` socket: they are dropped here.
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
-        let socket = self.io.into_inner();
+        drop(self.uring);
+        let socket = self.io.into_inner().into_std()?;
         socket.set_nonblocking(false)?;
         Ok(socket)
     }
@@ -265,21 +288,35 @@ impl UnixDatagram {
     /// Sends one datagram to the socket at `path`.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
+        if let Some(uring) = &self.uring {
+            let to = sys::RawAddr::from_path(path)?;
+            return uring.send(buf, Some(&to)).await;
+        }
         self.io.write_with(|s| s.send_to(buf, path)).await
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        if let Some(uring) = &self.uring {
+            let (n, raw) = uring.recv_from(buf).await?;
+            return Ok((n, raw.to_unix()?));
+        }
         self.io.read_with(|s| s.recv_from(buf)).await
     }
 
     /// Sends one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(uring) = &self.uring {
+            return uring.send(buf, None).await;
+        }
         self.io.write_with(|s| s.send(buf)).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(uring) = &self.uring {
+            return Ok(uring.recv_from(buf).await?.0);
+        }
         self.io.read_with(|s| s.recv(buf)).await
     }
 

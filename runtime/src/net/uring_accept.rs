@@ -25,12 +25,33 @@
 //! `ECONNABORTED`, as `accept(2)` does for a connection aborted in the backlog), and a kernel
 //! older than 5.19 gets single-shot accepts, one in flight at a time.
 //!
-//! One difference from readiness: once armed, the multishot accept takes connections off the
-//! backlog as they come, whether or not anyone calls `accept`; they wait, open, in the
-//! listener's queue (not in the kernel's backlog, so the backlog limit does not refuse more).
-//! A server that stops accepting for long should drop (or pause) its listener.
+//! # Who is woken
+//!
+//! Each `accept` call is an identified waiter ([`AcceptWaiter`]): a connection wakes one of
+//! them, the one waiting longest, not every task waiting on the listener. A woken waiter that
+//! is dropped before taking the connection (a timeout, say) passes the wake-up on to the next,
+//! so no connection sits in the queue while a task sleeps. A poller of `poll_accept` (a
+//! hand-written future) cannot tell when it goes away, so it is woken by every connection, as
+//! before; the end of a multishot accept wakes everybody (each must see it, and one re-arms).
+//!
+//! # A bounded queue
+//!
+//! Once armed, the multishot accept takes connections off the backlog as they come, whether
+//! or not anyone calls `accept`; they wait, open, in the listener's queue. So that a server
+//! which stops accepting does not pile up sockets without bound (nor take connections the
+//! kernel's backlog limit would have refused), the queue is bounded: when
+//! [`ACCEPT_QUEUE_LIMIT`] accepted sockets wait untaken, the multishot accept is cancelled
+//! (`io/ops.rs`' `submit_multishot_bounded`). Later connections then wait in the kernel's
+//! backlog, which applies its own limit (`listen(2)`'s backlog), as with readiness. The
+//! cancel's own completion (`ECANCELED`) is not an error for `accept`; when `accept` has
+//! taken every queued socket, the next call arms a new multishot accept.
+//!
+//! The bound is soft by what the kernel does before the cancel takes effect: it accepts in
+//! batches (everything in the backlog, as long as its completion queue has room), so the
+//! queue can overshoot the limit by one batch, at most the completion queue's size (twice
+//! the ring's entries). Connections arriving one by one overshoot by a handful.
 
-use crate::io::{submit, submit_multishot, MultiOp, OpFuture};
+use crate::io::{submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
 use ringloop_reactor::Op;
 use std::future::Future;
 use std::io;
@@ -38,6 +59,12 @@ use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
+
+/// How many accepted sockets may wait in a listener's queue, not yet returned by `accept`,
+/// before the multishot accept is cancelled and new connections are left in the kernel's
+/// backlog (see the module documentation). 128 is `std`'s and Python's default `listen(2)`
+/// backlog: as many as the kernel would have held for a server that does not accept.
+pub(crate) const ACCEPT_QUEUE_LIMIT: usize = 128;
 
 /// A listening socket's completion-path accept state.
 pub(crate) struct UringAcceptor {
@@ -93,8 +120,23 @@ impl UringAcceptor {
         })
     }
 
+    /// A waiter for [`poll_accept`](Self::poll_accept): woken one per connection, and its
+    /// drop passes on a wake-up it did not use.
+    pub(crate) fn waiter(&self) -> AcceptWaiter<'_> {
+        AcceptWaiter {
+            acceptor: self,
+            id: WaiterId::new(),
+        }
+    }
+
     /// The next accepted socket (close-on-exec, non-blocking), or `accept(2)`'s error.
-    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+    /// Without a `waiter` (a hand-written poller, which cannot tell when it goes away) the
+    /// task is woken by every connection; with one, waiters are woken one per connection.
+    pub(crate) fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: Option<&AcceptWaiter<'_>>,
+    ) -> Poll<io::Result<OwnedFd>> {
         let mut st = lock(&self.state);
         if !multishot_supported() {
             return self.poll_single(&mut st, cx);
@@ -103,10 +145,17 @@ impl UringAcceptor {
         // polled (it cannot have ended before being polled).
         for _ in 0..2 {
             if st.multi.is_none() {
-                st.multi = Some(submit_multishot(Op::accept_multishot(self.fd.clone()))?);
+                st.multi = Some(submit_multishot_bounded(
+                    Op::accept_multishot(self.fd.clone()),
+                    ACCEPT_QUEUE_LIMIT,
+                )?);
             }
             let multi = st.multi.as_mut().expect("armed above");
-            match multi.poll_next(cx) {
+            let next = match waiter {
+                Some(w) => multi.poll_next_as(cx, w.id),
+                None => multi.poll_next(cx),
+            };
+            match next {
                 Poll::Pending => return Poll::Pending,
                 // Ended, everything taken: arm again.
                 Poll::Ready(None) => st.multi = None,
@@ -143,6 +192,28 @@ impl UringAcceptor {
                         .ok_or_else(|| io::Error::other("an accept completed without a socket"))
                 }))
             }
+        }
+    }
+}
+
+/// One `accept` call's identity on the listener's multishot accept (see
+/// [`UringAcceptor::waiter`]).
+pub(crate) struct AcceptWaiter<'a> {
+    acceptor: &'a UringAcceptor,
+    id: WaiterId,
+}
+
+impl Drop for AcceptWaiter<'_> {
+    fn drop(&mut self) {
+        // If a connection woke this waiter and it leaves without taking it, the next waiter
+        // is woken instead. (A waiter re-armed on a newer multishot accept was woken by the
+        // old one's end, with everybody: nothing to pass on there.)
+        let next = lock(&self.acceptor.state)
+            .multi
+            .as_ref()
+            .and_then(|m| m.forget(self.id));
+        if let Some(w) = next {
+            w.wake();
         }
     }
 }
