@@ -230,3 +230,31 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: pipe2 succeeded, so both descriptors are fresh and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
+
+/// Whether the running kernel is at least `major.minor` (from `uname(2)`): for features
+/// whose absence the kernel cannot report more directly (an unknown flag is `EINVAL`, which
+/// other mistakes return too).
+///
+/// ```
+/// use ringloop_reactor::sys::kernel_at_least;
+/// assert!(kernel_at_least(2, 6));
+/// assert!(!kernel_at_least(u32::MAX, 0));
+/// ```
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: utsname is plain old data; uname fills it, and the release field is a
+    // NUL-terminated string within the array afterwards.
+    let release = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return false;
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (maj, min) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (maj, min) >= (major, minor)
+}

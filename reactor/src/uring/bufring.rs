@@ -163,23 +163,3 @@ impl Drop for BufRing {
         }
     }
 }
-
-/// Whether the running kernel is at least `major.minor` (from `uname(2)`).
-pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
-    // SAFETY: utsname is plain old data; uname fills it, and the release field is a
-    // NUL-terminated string within the array afterwards.
-    let release = unsafe {
-        let mut u: libc::utsname = std::mem::zeroed();
-        if libc::uname(&mut u) != 0 {
-            return false;
-        }
-        std::ffi::CStr::from_ptr(u.release.as_ptr())
-            .to_string_lossy()
-            .into_owned()
-    };
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (maj, min) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (maj, min) >= (major, minor)
-}

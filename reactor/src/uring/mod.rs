@@ -171,7 +171,7 @@ impl Uring {
         }
         // Multishot receive is Linux 6.0; the buffer ring it draws from, 5.19. Without them,
         // streams receive with one plain receive per read.
-        let bufs = if bufring::kernel_at_least(6, 0) {
+        let bufs = if sys::kernel_at_least(6, 0) {
             bufring::BufRing::new(&ring).ok()
         } else {
             None

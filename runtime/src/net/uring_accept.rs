@@ -90,24 +90,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 /// `EINVAL`, which a listener in the wrong state also returns, so the version decides.
 fn multishot_supported() -> bool {
     static SUPPORTED: OnceLock<bool> = OnceLock::new();
-    *SUPPORTED.get_or_init(|| {
-        // SAFETY: utsname is plain old data; uname fills it, and the release field is a
-        // NUL-terminated string within the array afterwards.
-        let release = unsafe {
-            let mut u: libc::utsname = std::mem::zeroed();
-            if libc::uname(&mut u) != 0 {
-                return false;
-            }
-            std::ffi::CStr::from_ptr(u.release.as_ptr())
-                .to_string_lossy()
-                .into_owned()
-        };
-        let mut parts = release
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        (major, minor) >= (5, 19)
-    })
+    *SUPPORTED.get_or_init(|| ringloop_reactor::sys::kernel_at_least(5, 19))
 }
 
 impl UringAcceptor {
