@@ -20,15 +20,20 @@
 //! ```
 
 use super::{Direction, Registration};
+use parking_lot::Mutex;
 use ringloop_reactor::Interest;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 /// A non-blocking I/O object registered with the current runtime's reactor.
 pub struct Async<T: AsRawFd> {
     // Dropped before `inner`, so the fd is deregistered before it is closed.
-    registration: Registration,
+    registration: OnceLock<Registration>,
+    /// Serialises a lazy registration (`new_lazy`): two first users racing must not register
+    /// the descriptor twice (dropping the loser's registration would deregister the fd).
+    init: Mutex<()>,
     inner: T,
 }
 
@@ -39,9 +44,48 @@ impl<T: AsRawFd> Async<T> {
         let registration =
             Registration::new(inner.as_raw_fd(), Interest::READABLE | Interest::WRITABLE)?;
         Ok(Async {
-            registration,
+            registration: OnceLock::from(registration),
+            init: Mutex::new(()),
             inner,
         })
+    }
+
+    /// Wraps `inner` without registering it: the registration is made by the first wait for
+    /// readiness. For the io_uring completion path (`net/`), whose sockets rarely wait for
+    /// readiness: an armed readiness poll would post a completion for every arrival that
+    /// nobody waits for. Registered late, the first poll still reports the readiness the
+    /// descriptor already has, so no edge is missed.
+    pub(crate) fn new_lazy(inner: T) -> Async<T> {
+        Async {
+            registration: OnceLock::new(),
+            init: Mutex::new(()),
+            inner,
+        }
+    }
+
+    /// The registration, made now if it is lazy and not made yet.
+    fn registration(&self) -> io::Result<&Registration> {
+        if let Some(r) = self.registration.get() {
+            return Ok(r);
+        }
+        let _init = self.init.lock();
+        if let Some(r) = self.registration.get() {
+            return Ok(r);
+        }
+        let r = Registration::new(
+            self.inner.as_raw_fd(),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        Ok(self.registration.get_or_init(|| r))
+    }
+
+    /// `Registration::poll_ready`, registering first if needed. A registration that cannot be
+    /// made (the reactor refused it) reports "ready", so the caller's next syscall says why.
+    fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
+        match self.registration() {
+            Ok(r) => r.poll_ready(cx, dir).map(|_| ()),
+            Err(_) => Poll::Ready(()),
+        }
     }
 
     /// The wrapped object.
@@ -54,6 +98,7 @@ impl<T: AsRawFd> Async<T> {
         let Async {
             registration,
             inner,
+            ..
         } = self;
         drop(registration);
         inner
@@ -71,22 +116,12 @@ impl<T: AsRawFd> Async<T> {
 
     /// Waits until the object is readable (or closed, or failed).
     pub async fn readable(&self) {
-        std::future::poll_fn(|cx| {
-            self.registration
-                .poll_ready(cx, Direction::Read)
-                .map(|_| ())
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_ready(cx, Direction::Read)).await
     }
 
     /// Waits until the object is writable (or closed, or failed).
     pub async fn writable(&self) {
-        std::future::poll_fn(|cx| {
-            self.registration
-                .poll_ready(cx, Direction::Write)
-                .map(|_| ())
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_ready(cx, Direction::Write)).await
     }
 
     /// One poll of `op` under the edge-triggered contract (for the net layer's `poll_*`
@@ -97,7 +132,10 @@ impl<T: AsRawFd> Async<T> {
         dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.registration.poll_io(cx, dir, || op(&self.inner))
+        match self.registration() {
+            Ok(r) => r.poll_io(cx, dir, || op(&self.inner)),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 

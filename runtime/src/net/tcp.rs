@@ -81,10 +81,12 @@ impl TcpListener {
     fn wrap(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         let listener = SharedStream::new(listener);
         let uring = UringAcceptor::for_current(listener.fd());
-        Ok(TcpListener {
-            io: Async::new(listener)?,
-            uring,
-        })
+        // On the completion path accepts are ring operations: no readiness poll armed.
+        let io = match uring {
+            Some(_) => Async::new_lazy(listener),
+            None => Async::new(listener)?,
+        };
+        Ok(TcpListener { io, uring })
     }
 
     /// Deregisters and gives back the `std` listener, switched back to blocking mode.
@@ -219,10 +221,12 @@ impl TcpStream {
     fn wrap(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         let stream = SharedStream::new(stream);
         let uring = UringStream::for_current(stream.fd());
-        Ok(TcpStream {
-            io: Async::new(stream)?,
-            uring,
-        })
+        // On the completion path readiness is only for `readable`/`writable`: register then.
+        let io = match uring {
+            Some(_) => Async::new_lazy(stream),
+            None => Async::new(stream)?,
+        };
+        Ok(TcpStream { io, uring })
     }
 
     fn uring(&self) -> Option<&UringStream> {

@@ -61,10 +61,13 @@ impl UdpSocket {
         socket.set_nonblocking(true)?;
         let socket = SharedStream::new(socket);
         let uring = UringDgram::for_current(socket.fd());
-        Ok(UdpSocket {
-            io: Async::new(socket)?,
-            uring,
-        })
+        // On the completion path readiness is only for `peek_from` and the like: register
+        // then, or every datagram would post a readiness completion nobody waits for.
+        let io = match uring {
+            Some(_) => Async::new_lazy(socket),
+            None => Async::new(socket)?,
+        };
+        Ok(UdpSocket { io, uring })
     }
 
     /// Deregisters and gives back the `std` socket, switched back to blocking mode.

@@ -40,10 +40,12 @@ impl UnixListener {
         listener.set_nonblocking(true)?;
         let listener = SharedStream::new(listener);
         let uring = super::uring_accept::UringAcceptor::for_current(listener.fd());
-        Ok(UnixListener {
-            io: Async::new(listener)?,
-            uring,
-        })
+        // On the completion path accepts are ring operations: no readiness poll armed.
+        let io = match uring {
+            Some(_) => Async::new_lazy(listener),
+            None => Async::new(listener)?,
+        };
+        Ok(UnixListener { io, uring })
     }
 
     /// Deregisters and gives back the `std` listener, switched back to blocking mode (on
@@ -142,10 +144,12 @@ impl UnixStream {
     fn wrap(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         let stream = SharedStream::new(stream);
         let uring = UringStream::for_current(stream.fd());
-        Ok(UnixStream {
-            io: Async::new(stream)?,
-            uring,
-        })
+        // On the completion path readiness is only for `readable`/`writable`: register then.
+        let io = match uring {
+            Some(_) => Async::new_lazy(stream),
+            None => Async::new(stream)?,
+        };
+        Ok(UnixStream { io, uring })
     }
 
     /// Connects to the listener at `path`.
@@ -263,10 +267,12 @@ impl UnixDatagram {
         socket.set_nonblocking(true)?;
         let socket = SharedStream::new(socket);
         let uring = super::uring_dgram::UringDgram::for_current(socket.fd());
-        Ok(UnixDatagram {
-            io: Async::new(socket)?,
-            uring,
-        })
+        // As `UdpSocket::from_std`: readiness registered on first use.
+        let io = match uring {
+            Some(_) => Async::new_lazy(socket),
+            None => Async::new(socket)?,
+        };
+        Ok(UnixDatagram { io, uring })
     }
 
     /// Deregisters and gives back the `std` socket, switched back to blocking mode.
