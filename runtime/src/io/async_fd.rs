@@ -124,6 +124,25 @@ impl<T: AsRawFd> Async<T> {
         std::future::poll_fn(|cx| self.poll_ready(cx, Direction::Write)).await
     }
 
+    /// Runs `op` (a non-blocking syscall) once, without waiting; on `WouldBlock`, forgets the
+    /// readiness seen before it (unless a newer edge arrived meanwhile), so the next
+    /// [`readable`](Self::readable) or [`writable`](Self::writable) waits for a new edge
+    /// instead of returning at once (tokio's `try_io`).
+    pub(crate) fn try_with<R>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let seen = self.registration.get().map(|r| (r, r.snapshot()));
+        let result = op(&self.inner);
+        if let (Err(e), Some((r, event))) = (&result, seen) {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                r.clear_readiness(event, dir);
+            }
+        }
+        result
+    }
+
     /// One poll of `op` under the edge-triggered contract (for the net layer's `poll_*`
     /// methods, which cannot hold a future).
     pub(crate) fn poll_with<R>(

@@ -172,6 +172,14 @@ impl Registration {
         Poll::Pending
     }
 
+    /// The readiness recorded now, for [`clear_readiness`](Self::clear_readiness) after a
+    /// syscall that was not preceded by [`poll_ready`](Self::poll_ready).
+    pub(crate) fn snapshot(&self) -> ReadyEvent {
+        ReadyEvent {
+            word: self.io.readiness.load(Ordering::Acquire),
+        }
+    }
+
     /// The syscall said `WouldBlock`: forget the readiness seen in `event`, unless a newer edge
     /// arrived since.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent, dir: Direction) {

@@ -64,13 +64,19 @@ macro_rules! stream_io {
                 std::future::poll_fn(|cx| self.poll_write_vectored_priv(cx, bufs)).await
             }
 
-            /// One non-blocking read, without waiting: `WouldBlock` if nothing is there.
+            /// One non-blocking read, without waiting: `WouldBlock` if nothing is there (then
+            /// [`readable`](Self::readable) waits for more). On io_uring, the bytes the
+            /// stream's receive already took; if none, the receive is armed.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 use std::io::Read;
+                let direct = |buf: &mut [u8]| {
+                    self.io
+                        .try_with($crate::io::Direction::Read, |mut s| s.read(buf))
+                };
                 if let Some(uring) = self.uring() {
-                    return uring.reader.try_read(buf);
+                    return uring.reader.try_read(buf, direct);
                 }
-                (&*self.io.get_ref()).read(buf)
+                direct(buf)
             }
 
             /// One non-blocking write, without waiting: `WouldBlock` if the buffer is full
@@ -78,14 +84,25 @@ macro_rules! stream_io {
             /// returned first, as by [`write`](Self::write)).
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 use std::io::Write;
+                let direct = || {
+                    self.io
+                        .try_with($crate::io::Direction::Write, |mut s| s.write(buf))
+                };
                 if let Some(uring) = self.uring() {
-                    return uring.writer.try_write(|| (&*self.io.get_ref()).write(buf));
+                    return uring.writer.try_write(direct);
                 }
-                (&*self.io.get_ref()).write(buf)
+                direct()
             }
 
-            /// Waits until a read would not block (data, end of stream or an error).
+            /// Waits until a read would not block (data, end of stream or an error). On
+            /// io_uring: until the stream's receive has bytes (or the end, or an error) for
+            /// [`try_read`](Self::try_read).
             pub async fn readable(&self) {
+                if let Some(uring) = self.uring() {
+                    if std::future::poll_fn(|cx| uring.reader.poll_readable(cx)).await {
+                        return;
+                    }
+                }
                 self.io.readable().await
             }
 

@@ -181,17 +181,65 @@ impl UringReader {
         submit(Op::recv(self.fd.clone(), Vec::with_capacity(size)))
     }
 
-    /// Returns stashed (or, multishot, already received) bytes without waiting;
-    /// `WouldBlock` if there are none (the completion path never reads the socket directly:
-    /// it would jump the queue).
-    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Returns received bytes without waiting: stashed, or (multishot) already taken by the
+    /// receive, which is armed if it is not. `WouldBlock` if there are none; then
+    /// [`poll_readable`](Self::poll_readable) waits for them. On single-shot rings, `direct`
+    /// (one non-blocking `recv(2)`) reads the socket, but only while no receive is in flight:
+    /// it would jump the queue.
+    pub(crate) fn try_read(
+        &self,
+        buf: &mut [u8],
+        direct: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut sh = lock(&self.shared);
-        loop {
-            if let Some(r) = sh.take(buf) {
-                return r;
-            }
+        if sh.mode != Mode::Single {
             let mut cx = Context::from_waker(Waker::noop());
-            match sh.multi.as_mut().map(|m| m.poll_next(&mut cx)) {
+            match self.poll_multi(&mut sh, &mut cx, buf) {
+                Some(Poll::Ready(r)) => return r,
+                Some(Poll::Pending) => return Err(io::ErrorKind::WouldBlock.into()),
+                None => {}
+            }
+        }
+        if let Some(r) = sh.take(buf) {
+            return r;
+        }
+        if sh.orphans > 0 || sh.parked.is_some() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        // Under the lock: no receive can be submitted meanwhile and overtake these bytes.
+        direct(buf)
+    }
+
+    /// Arms the multishot receive. `Ok(false)` if this kernel has none (no provided-buffer
+    /// ring): the reader switches to single-shot receives for good.
+    fn arm(&self, sh: &mut Shared) -> io::Result<bool> {
+        match submit_multishot_bounded(Op::recv_multishot(self.fd.clone()), READ_AHEAD) {
+            Ok(multi) => {
+                sh.mode = Mode::Multishot;
+                sh.multi = Some(multi);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Unsupported && sh.mode == Mode::Unknown => {
+                sh.mode = Mode::Single;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ready(true) once a read would not wait (bytes, end of stream or an error are there),
+    /// arming the multishot receive if needed. Ready(false) on single-shot rings: the caller
+    /// waits for socket readiness instead.
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut sh = lock(&self.shared);
+        if sh.mode == Mode::Single {
+            return Poll::Ready(false);
+        }
+        loop {
+            if sh.pos < sh.stash.len() || sh.eof || sh.error.is_some() {
+                return Poll::Ready(true);
+            }
+            match sh.multi.as_mut().map(|m| m.poll_next(cx)) {
                 Some(Poll::Ready(Some((result, op, last)))) => {
                     if last {
                         sh.multi = None;
@@ -199,7 +247,15 @@ impl UringReader {
                     sh.file(result, op);
                 }
                 Some(Poll::Ready(None)) => sh.multi = None,
-                Some(Poll::Pending) | None => return Err(io::ErrorKind::WouldBlock.into()),
+                Some(Poll::Pending) => return Poll::Pending,
+                None => match self.arm(&mut sh) {
+                    Ok(true) => {}
+                    Ok(false) => return Poll::Ready(false),
+                    Err(e) => {
+                        sh.error = Some(e);
+                        return Poll::Ready(true);
+                    }
+                },
             }
         }
     }
@@ -230,15 +286,9 @@ impl UringReader {
                 }
                 continue;
             }
-            match submit_multishot_bounded(Op::recv_multishot(self.fd.clone()), READ_AHEAD) {
-                Ok(multi) => {
-                    sh.mode = Mode::Multishot;
-                    sh.multi = Some(multi);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Unsupported && sh.mode == Mode::Unknown => {
-                    sh.mode = Mode::Single;
-                    return None;
-                }
+            match self.arm(sh) {
+                Ok(true) => {}
+                Ok(false) => return None,
                 Err(e) => return Some(Poll::Ready(Err(e))),
             }
         }
