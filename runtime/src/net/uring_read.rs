@@ -229,7 +229,9 @@ impl UringReader {
 
     /// Ready(true) once a read would not wait (bytes, end of stream or an error are there),
     /// arming the multishot receive if needed. Ready(false) on single-shot rings: the caller
-    /// waits for socket readiness instead.
+    /// waits for socket readiness instead (simplification: a receive that `poll_read` left
+    /// in flight can take those bytes first, and then `try_read` says `WouldBlock` until it
+    /// is polled again; mixing the two styles on one stream is unusual).
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<bool> {
         let mut sh = lock(&self.shared);
         if sh.mode == Mode::Single {
