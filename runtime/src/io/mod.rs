@@ -26,7 +26,7 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
+pub(crate) use ops::{poll_parked, submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;

@@ -93,6 +93,28 @@ fn submit_with(handle: &Handle, entry: Entry, op: Op) -> io::Result<(usize, OpId
     Ok((index, id))
 }
 
+/// Polls the operation parked in `slot`, submitting one with `submit` first if there is
+/// none: for `poll_*` methods, which have no future of their own to keep it in (a poller
+/// that goes away leaves it in flight, and the next poll picks up its completion). Ready with
+/// the completion, the slot emptied; `submit`'s error is returned as it is.
+pub(crate) fn poll_parked(
+    slot: &mut Option<OpFuture>,
+    cx: &mut Context<'_>,
+    submit: impl FnOnce() -> io::Result<OpFuture>,
+) -> Poll<io::Result<(io::Result<u32>, Op)>> {
+    if slot.is_none() {
+        *slot = Some(submit()?);
+    }
+    let op = slot.as_mut().expect("parked above");
+    match Pin::new(op).poll(cx) {
+        Poll::Ready(done) => {
+            *slot = None;
+            Poll::Ready(Ok(done))
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 /// A submitted operation: resolves to its result and the op (buffers included) back.
 pub(crate) struct OpFuture {
     handle: Handle,

@@ -50,7 +50,7 @@
 //! from cancelled receives (they are no longer in the socket).
 
 use super::sys::RawAddr;
-use crate::io::{submit, OpFuture};
+use crate::io::{poll_parked, submit, OpFuture};
 use ringloop_reactor::Op;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -148,18 +148,9 @@ impl UringDgram {
             }
             return Poll::Pending;
         }
-        if sh.parked.is_none() {
-            match self.submit_recv(buf.len()) {
-                Ok(op) => sh.parked = Some(op),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let parked = sh.parked.as_mut().expect("parked above");
-        match Pin::new(parked).poll(cx) {
-            Poll::Ready((result, op)) => {
-                sh.parked = None;
-                Poll::Ready(deliver(result, op, buf))
-            }
+        match poll_parked(&mut sh.parked, cx, || self.submit_recv(buf.len())) {
+            Poll::Ready(Ok((result, op))) => Poll::Ready(deliver(result, op, buf)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
     }

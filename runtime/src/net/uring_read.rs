@@ -43,7 +43,7 @@
 //! than a receive into the caller's memory would need; no buffer is ever lent to the caller),
 //! and there is no zero-copy receive.
 
-use crate::io::{submit, submit_multishot_bounded, MultiOp, OpFuture};
+use crate::io::{poll_parked, submit, submit_multishot_bounded, MultiOp, OpFuture};
 use ringloop_reactor::Op;
 use std::future::Future;
 use std::io;
@@ -315,18 +315,9 @@ impl UringReader {
             sh.waiter = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        if sh.parked.is_none() {
-            match self.submit(buf.len()) {
-                Ok(op) => sh.parked = Some(op),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let parked = sh.parked.as_mut().expect("parked above");
-        match Pin::new(parked).poll(cx) {
-            Poll::Ready((result, op)) => {
-                sh.parked = None;
-                Poll::Ready(sh.deliver(result, op, buf))
-            }
+        match poll_parked(&mut sh.parked, cx, || self.submit(buf.len())) {
+            Poll::Ready(Ok((result, op))) => Poll::Ready(sh.deliver(result, op, buf)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
     }
