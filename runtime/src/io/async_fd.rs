@@ -63,6 +63,16 @@ impl<T: AsRawFd> Async<T> {
         }
     }
 
+    /// [`new_lazy`](Self::new_lazy) if `lazy` (a socket on the io_uring completion path),
+    /// else [`new`](Self::new).
+    pub(crate) fn new_lazy_if(inner: T, lazy: bool) -> io::Result<Async<T>> {
+        if lazy {
+            Ok(Async::new_lazy(inner))
+        } else {
+            Async::new(inner)
+        }
+    }
+
     /// The registration, made now if it is lazy and not made yet.
     fn registration(&self) -> io::Result<&Registration> {
         if let Some(r) = self.registration.get() {

@@ -82,10 +82,7 @@ impl TcpListener {
         let listener = SharedStream::new(listener);
         let uring = UringAcceptor::for_current(listener.fd());
         // On the completion path accepts are ring operations: no readiness poll armed.
-        let io = match uring {
-            Some(_) => Async::new_lazy(listener),
-            None => Async::new(listener)?,
-        };
+        let io = Async::new_lazy_if(listener, uring.is_some())?;
         Ok(TcpListener { io, uring })
     }
 
@@ -222,10 +219,7 @@ impl TcpStream {
         let stream = SharedStream::new(stream);
         let uring = UringStream::for_current(stream.fd());
         // On the completion path readiness is only for `readable`/`writable`: register then.
-        let io = match uring {
-            Some(_) => Async::new_lazy(stream),
-            None => Async::new(stream)?,
-        };
+        let io = Async::new_lazy_if(stream, uring.is_some())?;
         Ok(TcpStream { io, uring })
     }
 

@@ -63,10 +63,7 @@ impl UdpSocket {
         let uring = UringDgram::for_current(socket.fd());
         // On the completion path readiness is only for `peek_from` and the like: register
         // then, or every datagram would post a readiness completion nobody waits for.
-        let io = match uring {
-            Some(_) => Async::new_lazy(socket),
-            None => Async::new(socket)?,
-        };
+        let io = Async::new_lazy_if(socket, uring.is_some())?;
         Ok(UdpSocket { io, uring })
     }
 

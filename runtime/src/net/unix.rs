@@ -41,10 +41,7 @@ impl UnixListener {
         let listener = SharedStream::new(listener);
         let uring = super::uring_accept::UringAcceptor::for_current(listener.fd());
         // On the completion path accepts are ring operations: no readiness poll armed.
-        let io = match uring {
-            Some(_) => Async::new_lazy(listener),
-            None => Async::new(listener)?,
-        };
+        let io = Async::new_lazy_if(listener, uring.is_some())?;
         Ok(UnixListener { io, uring })
     }
 
@@ -145,10 +142,7 @@ impl UnixStream {
         let stream = SharedStream::new(stream);
         let uring = UringStream::for_current(stream.fd());
         // On the completion path readiness is only for `readable`/`writable`: register then.
-        let io = match uring {
-            Some(_) => Async::new_lazy(stream),
-            None => Async::new(stream)?,
-        };
+        let io = Async::new_lazy_if(stream, uring.is_some())?;
         Ok(UnixStream { io, uring })
     }
 
@@ -268,10 +262,7 @@ impl UnixDatagram {
         let socket = SharedStream::new(socket);
         let uring = super::uring_dgram::UringDgram::for_current(socket.fd());
         // As `UdpSocket::from_std`: readiness registered on first use.
-        let io = match uring {
-            Some(_) => Async::new_lazy(socket),
-            None => Async::new(socket)?,
-        };
+        let io = Async::new_lazy_if(socket, uring.is_some())?;
         Ok(UnixDatagram { io, uring })
     }
 

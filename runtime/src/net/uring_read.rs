@@ -237,27 +237,14 @@ impl UringReader {
         if sh.mode == Mode::Single {
             return Poll::Ready(false);
         }
-        loop {
-            if sh.pos < sh.stash.len() || sh.eof || sh.error.is_some() {
-                return Poll::Ready(true);
-            }
-            match sh.multi.as_mut().map(|m| m.poll_next(cx)) {
-                Some(Poll::Ready(Some((result, op, last)))) => {
-                    if last {
-                        sh.multi = None;
-                    }
-                    sh.file(result, op);
-                }
-                Some(Poll::Ready(None)) => sh.multi = None,
-                Some(Poll::Pending) => return Poll::Pending,
-                None => match self.arm(&mut sh) {
-                    Ok(true) => {}
-                    Ok(false) => return Poll::Ready(false),
-                    Err(e) => {
-                        sh.error = Some(e);
-                        return Poll::Ready(true);
-                    }
-                },
+        match self.poll_filled(&mut sh, cx) {
+            None => Poll::Ready(false),
+            Some(Poll::Pending) => Poll::Pending,
+            Some(Poll::Ready(Ok(()))) => Poll::Ready(true),
+            Some(Poll::Ready(Err(e))) => {
+                // Arming failed: the next read reports it.
+                sh.error = Some(e);
+                Poll::Ready(true)
             }
         }
     }
@@ -271,27 +258,36 @@ impl UringReader {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Option<Poll<io::Result<usize>>> {
+        Some(match self.poll_filled(sh, cx)? {
+            Poll::Ready(Ok(())) => Poll::Ready(sh.take(buf).expect("the stash has an answer")),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        })
+    }
+
+    /// Ready(Ok) once the stash has an answer (bytes, end of stream or an error), filing the
+    /// multishot receive's queued completions into it and arming the receive if it is not.
+    /// Ready(Err) if arming failed; `None` if this kernel has no multishot receive (the reader
+    /// switches to single-shot receives for good).
+    fn poll_filled(&self, sh: &mut Shared, cx: &mut Context<'_>) -> Option<Poll<io::Result<()>>> {
         loop {
-            if let Some(r) = sh.take(buf) {
-                return Some(Poll::Ready(r));
+            if sh.pos < sh.stash.len() || sh.eof || sh.error.is_some() {
+                return Some(Poll::Ready(Ok(())));
             }
-            if let Some(multi) = sh.multi.as_mut() {
-                match multi.poll_next(cx) {
-                    Poll::Ready(Some((result, op, last))) => {
-                        if last {
-                            sh.multi = None;
-                        }
-                        sh.file(result, op);
+            match sh.multi.as_mut().map(|m| m.poll_next(cx)) {
+                Some(Poll::Ready(Some((result, op, last)))) => {
+                    if last {
+                        sh.multi = None;
                     }
-                    Poll::Ready(None) => sh.multi = None,
-                    Poll::Pending => return Some(Poll::Pending),
+                    sh.file(result, op);
                 }
-                continue;
-            }
-            match self.arm(sh) {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(e) => return Some(Poll::Ready(Err(e))),
+                Some(Poll::Ready(None)) => sh.multi = None,
+                Some(Poll::Pending) => return Some(Poll::Pending),
+                None => match self.arm(sh) {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => return Some(Poll::Ready(Err(e))),
+                },
             }
         }
     }
