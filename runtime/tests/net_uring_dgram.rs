@@ -237,6 +237,44 @@ fn a_receive_dropped_while_pending_loses_no_datagram() {
 }
 
 #[test]
+fn peek_from_shows_the_datagram_a_dropped_receive_kept() {
+    each(LIMIT, |config| async move {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let a_addr = a.local_addr().unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let mut buf = [0u8; 64];
+        for round in 0..20u8 {
+            {
+                let mut recv = pin!(b.recv_from(&mut buf));
+                assert!(
+                    poll_once(recv.as_mut()).await,
+                    "{config:?}: nothing sent yet"
+                );
+                a.send_to(&[round, 1], b_addr).await.unwrap();
+                // Long enough for an io_uring receive to take it before the drop.
+                ringloop::sleep(Duration::from_millis(2)).await;
+            }
+            a.send_to(&[round, 2], b_addr).await.unwrap();
+            for seq in 1..=2u8 {
+                // Twice: a peek takes nothing, a kept datagram included.
+                for _ in 0..2 {
+                    let mut peeked = [0u8; 64];
+                    let (n, from) = b.peek_from(&mut peeked).await.unwrap();
+                    assert_eq!(
+                        (&peeked[..n], from),
+                        (&[round, seq][..], a_addr),
+                        "{config:?}: peek, round {round}"
+                    );
+                }
+                let (n, _) = b.recv_from(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], &[round, seq], "{config:?}: recv, round {round}");
+            }
+        }
+    });
+}
+
+#[test]
 fn receives_cancelled_by_timeouts_keep_every_datagram_in_order() {
     const COUNT: u32 = 300;
     each(LIMIT, |config| async move {

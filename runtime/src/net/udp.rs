@@ -6,7 +6,8 @@
 //! socket is read until `WouldBlock`, which each call here does by retrying through the
 //! registration. On io_uring, sends and receives are `sendmsg`/`recvmsg` operations owning
 //! their buffers (`uring_dgram.rs`, which also says what a dropped send or receive does);
-//! `peek_from` stays on readiness there.
+//! `peek_from` stays on readiness there, after a look at datagrams kept from cancelled
+//! receives.
 
 use super::addr::{first_ok, lookup_host, ToSocketAddrs};
 use super::shared_fd::SharedStream;
@@ -16,6 +17,7 @@ use crate::io::{Async, Direction};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
+use std::task::Poll;
 
 /// A UDP socket (asyncio's `create_datagram_endpoint`, as a socket you await on).
 ///
@@ -102,10 +104,24 @@ impl UdpSocket {
         self.io.read_with(|s| s.recv_from(buf)).await
     }
 
-    /// Receives one datagram without removing it from the queue (on io_uring too, through
-    /// readiness; it does not see datagrams kept from cancelled receives).
+    /// Receives one datagram without removing it from the queue: the datagram the next
+    /// `recv_from` returns. On io_uring a datagram kept from a cancelled receive comes first
+    /// (it is no longer in the socket; see `uring_dgram.rs` for what a peek does not see);
+    /// otherwise the socket is peeked at through readiness, on both backends.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.read_with(|s| s.peek_from(buf)).await
+        std::future::poll_fn(|cx| {
+            if let Some(uring) = &self.uring {
+                match uring.poll_peek_kept(cx, buf) {
+                    Poll::Ready(Some(r)) => {
+                        return Poll::Ready(r.and_then(|(n, raw)| Ok((n, inet_source(raw)?))))
+                    }
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => {}
+                }
+            }
+            self.io.poll_with(cx, Direction::Read, |s| s.peek_from(buf))
+        })
+        .await
     }
 
     /// Sends one datagram to the connected peer.
@@ -131,7 +147,7 @@ impl UdpSocket {
         &self,
         cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
-    ) -> std::task::Poll<io::Result<(usize, SocketAddr)>> {
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
         if let Some(uring) = &self.uring {
             return uring
                 .poll_recv_from(cx, buf)

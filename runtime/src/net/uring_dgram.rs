@@ -46,8 +46,13 @@
 //! are unreliable anyway; a caller that must know awaits the send.
 //!
 //! `peek_from` stays on the readiness path: a peek takes nothing off the socket, so a
-//! cancelled peek loses nothing, and it needs no owned buffer. It does not see datagrams kept
-//! from cancelled receives (they are no longer in the socket).
+//! cancelled peek loses nothing, and it needs no owned buffer. But first it looks at the
+//! datagrams kept from cancelled receives, which are no longer in the socket: the oldest of
+//! them is what the next receive returns, so that is what a peek shows (and while a cancelled
+//! receive's completion is still to come, the peek waits for it, as a receive would).
+//! ringloop simplifies: a receive cancelled while a peek already waits on readiness, and a
+//! receive parked by `poll_recv_from`, are not seen by that peek; it shows the socket's next
+//! datagram.
 
 use super::sys::RawAddr;
 use crate::io::{poll_parked, submit, OpFuture};
@@ -93,6 +98,11 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 /// returns its length there and the sender's address.
 fn deliver(result: io::Result<u32>, op: Op, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
     result?;
+    copy_out(&op, buf)
+}
+
+/// [`deliver`]'s copy, for a receive that completed with a datagram: leaves `op` as it is.
+fn copy_out(op: &Op, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
     let source = match op.msg() {
         Some(m) => {
             let (storage, len) = m.source();
@@ -104,7 +114,7 @@ fn deliver(result: io::Result<u32>, op: Op, buf: &mut [u8]) -> io::Result<(usize
             ))
         }
     };
-    let data = op.into_buf().unwrap_or_default();
+    let data = op.buf().map_or(&[][..], |b| &b[..]);
     let n = buf.len().min(data.len());
     buf[..n].copy_from_slice(&data[..n]);
     Ok((n, source))
@@ -153,6 +163,35 @@ impl UringDgram {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// The first half of a peek: when the next receive would return a datagram kept from a
+    /// cancelled receive, copies it into `buf` and leaves it kept (`Ready(Some)`); waits
+    /// while a cancelled receive's completion is still to come, since its datagram, if it
+    /// got one, is the next (`Pending`); `Ready(None)` when the next datagram is still in the
+    /// socket, to be peeked at there. A kept *error* is returned and taken, as a socket
+    /// error is reported once, to whichever call comes first.
+    pub(crate) fn poll_peek_kept(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Option<io::Result<(usize, RawAddr)>>> {
+        let mut sh = lock(&self.shared);
+        match sh.kept.front() {
+            Some((Ok(_), op)) => return Poll::Ready(Some(copy_out(op, buf))),
+            Some((Err(_), _)) => {
+                let (result, op) = sh.kept.pop_front().expect("front seen above");
+                return Poll::Ready(Some(deliver(result, op, buf)));
+            }
+            None => {}
+        }
+        if sh.orphans > 0 {
+            if !sh.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                sh.waiters.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(None)
     }
 
     /// Receives one datagram into `buf`; the `recvmsg` is cancelled if this future is
