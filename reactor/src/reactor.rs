@@ -39,6 +39,7 @@ pub struct ReactorBuilder {
     choice: BackendChoice,
     ring_entries: u32,
     events: usize,
+    single_issuer: bool,
 }
 
 impl Default for ReactorBuilder {
@@ -47,6 +48,7 @@ impl Default for ReactorBuilder {
             choice: BackendChoice::Auto,
             ring_entries: DEFAULT_RING_ENTRIES,
             events: DEFAULT_EVENTS,
+            single_issuer: false,
         }
     }
 }
@@ -62,6 +64,18 @@ impl ReactorBuilder {
     /// two and clamps to its maximum). Zero is refused by `build`.
     pub fn ring_entries(mut self, n: u32) -> Self {
         self.ring_entries = n;
+        self
+    }
+
+    /// io_uring: one thread will drive the ring (default false). That thread calls
+    /// [`Reactor::claim`] before anything else and is then the only one that polls; other
+    /// threads still register, submit and cancel, their entries reaching the kernel with the
+    /// owner's next poll (a blocked owner is woken for them). In exchange the kernel runs
+    /// completion work only when the owner asks for completions (`IORING_SETUP_SINGLE_ISSUER`
+    /// and `DEFER_TASKRUN`): a busy owner is never interrupted for it. The owner calls
+    /// [`Reactor::retire`] before it exits. Ignored on epoll and on kernels before 6.1.
+    pub fn single_issuer(mut self, yes: bool) -> Self {
+        self.single_issuer = yes;
         self
     }
 
@@ -86,26 +100,30 @@ impl ReactorBuilder {
         let wake = WakeState::new()?;
         let (inner, fallback) = match choice {
             BackendChoice::Epoll => (Inner::Epoll(Epoll::new(&wake, self.events)?), None),
-            BackendChoice::IoUring => match Uring::new(self.ring_entries, wake.clone()) {
-                Ok(u) => (Inner::Uring(Box::new(u)), None),
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!(
-                            "the io_uring backend was forced (BackendChoice::IoUring or \
+            BackendChoice::IoUring => {
+                match Uring::new(self.ring_entries, wake.clone(), self.single_issuer) {
+                    Ok(u) => (Inner::Uring(Box::new(u)), None),
+                    Err(e) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!(
+                                "the io_uring backend was forced (BackendChoice::IoUring or \
                              {ENV_VAR}=io_uring) but cannot start: {e}"
-                        ),
-                    ))
+                            ),
+                        ))
+                    }
                 }
-            },
-            BackendChoice::Auto => match Uring::new(self.ring_entries, wake.clone()) {
-                Ok(u) => (Inner::Uring(Box::new(u)), None),
-                Err(e) if is_fallback_error(&e) => (
-                    Inner::Epoll(Epoll::new(&wake, self.events)?),
-                    Some(format!("io_uring unavailable ({e}); using epoll")),
-                ),
-                Err(e) => return Err(e),
-            },
+            }
+            BackendChoice::Auto => {
+                match Uring::new(self.ring_entries, wake.clone(), self.single_issuer) {
+                    Ok(u) => (Inner::Uring(Box::new(u)), None),
+                    Err(e) if is_fallback_error(&e) => (
+                        Inner::Epoll(Epoll::new(&wake, self.events)?),
+                        Some(format!("io_uring unavailable ({e}); using epoll")),
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
         };
         Ok(Reactor {
             inner,
@@ -180,6 +198,28 @@ impl Reactor {
         match &self.inner {
             Inner::Epoll(e) => e.deregister(fd),
             Inner::Uring(u) => u.deregister(fd),
+        }
+    }
+
+    /// Makes the calling thread the owner of a [`single_issuer`](ReactorBuilder::single_issuer)
+    /// reactor: from now on only this thread polls it. Does nothing on other reactors;
+    /// `AlreadyExists` if the reactor already has an owner.
+    pub fn claim(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Epoll(_) => Ok(()),
+            Inner::Uring(u) => u.claim(),
+        }
+    }
+
+    /// The owner's farewell, before its thread exits: cancels every operation and waits for
+    /// their completions (which are dropped, not delivered). The reactor then takes no more
+    /// work (`submit` and `register` fail), and any thread may drop it. Does nothing on other
+    /// reactors or threads. Without it, a single-issuer reactor dropped by a thread other
+    /// than its owner leaks its ring and buffers rather than free memory the kernel may
+    /// still use.
+    pub fn retire(&self) {
+        if let Inner::Uring(u) = &self.inner {
+            u.retire();
         }
     }
 

@@ -22,6 +22,14 @@
 //! that blocks its worker's thread also holds up the I/O submitted there (fairness still
 //! reaps every ring every `EVENT_INTERVAL` polls). Threads that are not workers (`block_on`
 //! callers, blocking-pool threads) submit to worker 0's ring.
+//!
+//! Each worker *owns* its ring (`ReactorBuilder::single_issuer`, explained in the reactor's
+//! `uring` module): only that worker enters the kernel for it, so the kernel runs the ring's
+//! completion work when the worker asks for completions, in batches, instead of
+//! interrupting whichever CPU the worker is running on for each one. Other threads' entries
+//! wait in the ring for the worker's next poll (it is woken for them if it is parked).
+//! Before a worker exits it retires its ring: it cancels and finishes every operation
+//! there, which no other thread may do.
 
 use crate::blocking::BlockingPool;
 use crate::io::IoDriver;

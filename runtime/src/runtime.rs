@@ -141,7 +141,13 @@ impl Builder {
 
     /// Builds the runtime: creates the reactor, the clock, and (multi-thread) the workers.
     pub fn build(&self) -> io::Result<Runtime> {
-        let reactor = Reactor::new(self.backend)?;
+        // Multi-thread on io_uring: each ring is its worker's alone (single issuer, `driver.rs`);
+        // on epoll the option does nothing.
+        let per_worker = self.flavor == Flavor::MultiThread;
+        let reactor = Reactor::builder()
+            .backend(self.backend)
+            .single_issuer(per_worker)
+            .build()?;
         let workers = self
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -151,7 +157,12 @@ impl Builder {
             // One ring per worker (`driver.rs` says why); the first one proved io_uring works
             // here, so the others are forced to it: a failure is an error, not a mixed runtime.
             for _ in 1..workers {
-                reactors.push(Reactor::new(BackendChoice::IoUring)?);
+                reactors.push(
+                    Reactor::builder()
+                        .backend(BackendChoice::IoUring)
+                        .single_issuer(true)
+                        .build()?,
+                );
             }
         }
         let time = Arc::new(TimeShared::new(self.virtual_time, self.resolution));

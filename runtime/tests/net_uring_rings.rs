@@ -203,3 +203,58 @@ fn connections_on_every_ring_echo_and_close() {
         "descriptors leaked: {before} open before, {after} after"
     );
 }
+
+/// Each worker owns its ring (single issuer): only it may enter the kernel for it, so it
+/// cancels and finishes its ring's operations itself on its way out. Dropping the runtime
+/// (from the main thread) with reads in flight on every worker's ring must still close
+/// their sockets: if a ring were left holding them, the peers would never see the end of
+/// the stream, and the ring's descriptor would leak.
+#[test]
+fn dropping_the_runtime_with_reads_in_flight_closes_their_sockets() {
+    let _serial = serial();
+    let before = open_fds();
+    let rt = match Builder::new_multi_thread()
+        .worker_threads(2)
+        .backend(BackendChoice::IoUring)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("skipping: io_uring refused here: {e}");
+            return;
+        }
+    };
+    let peers = rt.block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut peers = Vec::new();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        for _ in 0..8 {
+            let started_tx = started_tx.clone();
+            // Spawned from the block_on thread, so they spread over both workers; detached.
+            drop(ringloop::create_task(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                started_tx.send(()).unwrap();
+                let mut buf = [0u8; 16];
+                // Never answered: in flight when the runtime goes.
+                let _ = stream.read(&mut buf).await;
+            }));
+            let (peer, _) = listener.accept().unwrap();
+            peers.push(peer);
+        }
+        for _ in 0..8 {
+            started.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        // Let every read reach its ring.
+        ringloop::sleep(Duration::from_millis(50)).await;
+        peers
+    });
+    drop(rt);
+    for mut peer in peers {
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1];
+        let n = std::io::Read::read(&mut peer, &mut buf).expect("the peer never saw the close");
+        assert_eq!(n, 0);
+    }
+    assert_eq!(open_fds(), before, "a descriptor leaked");
+}

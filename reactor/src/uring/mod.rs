@@ -43,6 +43,33 @@
 //! - **`EBUSY`** from `enter` (older kernels, when overflowed completions cannot be flushed):
 //!   drain the CQ into a backlog we process first, then retry. **`EINTR`**: retry.
 //!
+//! # One owner thread
+//!
+//! By default any thread may enter the kernel for the ring, and the kernel runs completion
+//! work (a receive's copy, posting its completion) as *task work* on the thread that
+//! submitted the operation, interrupting it if it is running (an inter-processor interrupt
+//! when it runs on another CPU). A ring built with
+//! [`single_issuer`](crate::ReactorBuilder::single_issuer) is driven by one thread instead
+//! (`IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN`, Linux 6.1+): the kernel runs its completion
+//! work only when that thread asks for completions, in batches, and never interrupts it.
+//! The multi-thread runtime gives each worker such a ring.
+//!
+//! - The ring is set up disabled; the thread that calls `claim` enables it and becomes the
+//!   owner, the only thread that enters the kernel for it (the kernel refuses others with
+//!   `EEXIST`). `poll` is the owner's only.
+//! - Other threads still register, submit and cancel: their entries go into the SQ (shared
+//!   memory, under the state lock) and reach the kernel with the owner's next `enter`; a
+//!   blocked owner is woken for them. When the SQ is full they queue in `pending`, which
+//!   the owner moves into the SQ, in order, at its next poll (every later push queues
+//!   behind them, so an operation and its cancel keep their order).
+//! - Completions wait as deferred task work until the owner enters with `GETEVENTS`; the
+//!   kernel flags that with `IORING_SQ_TASKRUN` (`TASKRUN_FLAG`), which `needs_enter` reads,
+//!   so a non-blocking poll enters only when there is work.
+//! - Before its thread exits the owner *retires* the ring: it cancels everything and waits
+//!   for the final completions, since nobody else may. A ring dropped by another thread
+//!   afterwards is freed at once; one whose owner never retired is leaked, not freed under
+//!   the kernel's feet.
+//!
 //! # Locks
 //!
 //! `state` guards the SQ, the CQ and the slab; it is held for short, non-blocking sections.
@@ -59,6 +86,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -93,6 +121,26 @@ pub(crate) struct Uring {
     state: Mutex<State>,
     poll_lock: Mutex<()>,
     wake: Arc<WakeState>,
+    owner: Owner,
+}
+
+/// Who may enter the kernel for a ring: any thread, or (a single-issuer ring) its owner only.
+/// See "One owner thread" in the module documentation.
+struct Owner {
+    /// Set up with `SINGLE_ISSUER | DEFER_TASKRUN` (and disabled until claimed).
+    single: bool,
+    /// The owner's [`thread_identity`], 0 until [`Uring::claim`].
+    thread: AtomicUsize,
+    /// The owner has retired ([`Uring::retire`]): nothing enters the kernel any more, and
+    /// every operation the kernel was given has completed.
+    retired: AtomicBool,
+}
+
+/// A number that identifies the calling thread while it lives (the address of one of its
+/// thread-locals): cheaper than `std::thread::current().id()`, which clones a handle.
+fn thread_identity() -> usize {
+    thread_local!(static ID: u8 = const { 0 });
+    ID.with(|id| id as *const u8 as usize)
 }
 
 struct State {
@@ -112,8 +160,12 @@ struct State {
     rearm_waker: bool,
     /// Counts polls, to merge one token's completions within a poll.
     turn: u64,
-    /// Set by drop: stop re-arming.
+    /// Set by drop (and retire): stop re-arming.
     closing: bool,
+    /// Entries that did not fit in a full SQ, pushed by a thread that may not enter the
+    /// kernel to make room (a single-issuer ring's non-owner); the owner moves them into the
+    /// SQ, in order, at its next poll. Counted in `inflight` already.
+    pending: VecDeque<squeue::Entry>,
     /// The provided-buffer ring of multishot receives, where the kernel has them.
     bufs: Option<bufring::BufRing>,
 }
@@ -138,9 +190,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Uring {
     /// Sets up a ring of `entries` submission entries, probes the kernel and arms the waker.
     /// Errors are meant for the fallback decision in [`crate::backend`].
-    pub(crate) fn new(entries: u32, wake: Arc<WakeState>) -> io::Result<Uring> {
+    ///
+    /// `single_issuer`: one thread will drive the ring, from [`claim`](Self::claim) on (see
+    /// "One owner thread" in the module documentation); ignored before Linux 6.1.
+    pub(crate) fn new(
+        entries: u32,
+        wake: Arc<WakeState>,
+        single_issuer: bool,
+    ) -> io::Result<Uring> {
+        let single = single_issuer && sys::kernel_at_least(6, 1);
         let ring = sys::call(Syscall::IoUringSetup, || {
-            IoUring::builder().setup_clamp().build(entries)
+            let mut builder = IoUring::builder();
+            builder.setup_clamp();
+            if single {
+                builder
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag()
+                    .setup_r_disabled();
+            }
+            builder.build(entries)
         })?;
         let params = ring.params();
         if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
@@ -188,17 +257,111 @@ impl Uring {
                 rearm_waker: false,
                 turn: 0,
                 closing: false,
+                pending: VecDeque::new(),
                 bufs,
             }),
             poll_lock: Mutex::new(()),
             wake,
+            owner: Owner {
+                single,
+                thread: AtomicUsize::new(0),
+                retired: AtomicBool::new(false),
+            },
         };
         {
             let mut st = lock(&uring.state);
             uring.arm_waker(&mut st)?;
-            uring.flush(&mut st)?;
+            // A single-issuer ring is disabled until its owner claims it: the waker's poll
+            // goes to the kernel then.
+            if !single {
+                uring.flush(&mut st)?;
+            }
         }
         Ok(uring)
+    }
+
+    /// Makes the calling thread the ring's owner, the only one that enters the kernel for it
+    /// from now on, and enables the ring (`IORING_REGISTER_ENABLE_RINGS`: the kernel takes
+    /// the enabling thread as the single issuer). Does nothing on a ring set up without a
+    /// single issuer.
+    pub(crate) fn claim(&self) -> io::Result<()> {
+        if !self.owner.single {
+            return Ok(());
+        }
+        if self
+            .owner
+            .thread
+            .compare_exchange(0, thread_identity(), Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "this io_uring ring already has an owner thread",
+            ));
+        }
+        sys::call(Syscall::IoUringRegister, || {
+            self.ring.submitter().register_enable_rings()
+        })?;
+        let mut st = lock(&self.state);
+        self.move_pending(&mut st)?;
+        self.flush(&mut st)
+    }
+
+    /// The owner's farewell, called by the owner thread before it exits: cancels every
+    /// operation and poll and waits for their final completions, after which the ring takes
+    /// no more work (submissions fail; nothing enters the kernel). Afterwards any thread may
+    /// drop the reactor without waiting. Does nothing on a ring without a single issuer, or
+    /// on another thread.
+    pub(crate) fn retire(&self) {
+        if !self.owner.single || !self.can_enter() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        st.closing = true;
+        if self.cancel_all_and_wait(&mut st) {
+            self.owner.retired.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether the calling thread may enter the kernel for this ring: any thread may, unless
+    /// it has a single issuer, which only its owner may (and nobody once retired).
+    fn can_enter(&self) -> bool {
+        !self.owner.single
+            || (!self.owner.retired.load(Ordering::Acquire)
+                && self.owner.thread.load(Ordering::Acquire) == thread_identity())
+    }
+
+    /// An error for work given to a ring whose owner has retired (the runtime shut down).
+    fn check_open(&self) -> io::Result<()> {
+        if self.owner.retired.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "this io_uring ring's owner thread has exited (the runtime is shutting down)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Moves the entries queued in `pending` into the SQ, in order, flushing as it fills.
+    /// The owner's (or any thread's, without a single issuer).
+    fn move_pending(&self, st: &mut State) -> io::Result<()> {
+        while let Some(e) = st.pending.front() {
+            if self.push_sq(e) {
+                st.pending.pop_front();
+            } else {
+                self.flush(st)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts one entry in the SQ if it has room. Needs the state lock (see the SAFETY comment).
+    fn push_sq(&self, e: &squeue::Entry) -> bool {
+        // SAFETY: the SQ is only touched under the state lock, which every caller holds (they
+        // have `&mut State`), so there is one producer. Dropping `sq` publishes the new tail.
+        let mut sq = unsafe { self.ring.submission_shared() };
+        // SAFETY: every pointer in `e` refers to memory owned by a slot (or to the reactor
+        // itself), which outlives the entry's completion (see `slots`).
+        unsafe { sq.push(e) }.is_ok()
     }
 
     fn arm_waker(&self, st: &mut State) -> io::Result<()> {
@@ -209,23 +372,32 @@ impl Uring {
         self.push(st, &e)
     }
 
-    /// Queues one entry, flushing the SQ to the kernel when it is full.
+    /// Queues one entry, flushing the SQ to the kernel when it is full. A thread that may not
+    /// enter the kernel (a single-issuer ring's non-owner) queues it in `pending` instead,
+    /// for the owner; so does every push while `pending` is not empty, to keep the order.
     fn push(&self, st: &mut State, e: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: the SQ is only touched under the state lock, which `st` proves we hold,
-            // so there is one producer. Dropping `sq` publishes the new tail.
-            let mut sq = unsafe { self.ring.submission_shared() };
-            // SAFETY: every pointer in `e` refers to memory owned by a slot (or to the
-            // reactor itself), which outlives the entry's completion (see `slots`).
-            if unsafe { sq.push(e) }.is_ok() {
-                drop(sq);
-                st.inflight += 1;
-                return Ok(());
-            }
-            drop(sq);
-            // Full: hand what is queued to the kernel, then there is room.
-            self.flush(st)?;
+        let can_enter = self.can_enter();
+        if can_enter && !st.pending.is_empty() {
+            self.move_pending(st)?;
         }
+        if st.pending.is_empty() {
+            loop {
+                if self.push_sq(e) {
+                    st.inflight += 1;
+                    return Ok(());
+                }
+                if !can_enter {
+                    break;
+                }
+                // Full: hand what is queued to the kernel, then there is room.
+                self.flush(st)?;
+            }
+        }
+        st.pending.push_back(e.clone());
+        st.inflight += 1;
+        // The owner may be blocked with a full SQ in front of it: it must come and take these.
+        self.wake.wake();
+        Ok(())
     }
 
     /// Hands every queued entry to the kernel (`io_uring_enter` without waiting).
@@ -274,13 +446,16 @@ impl Uring {
         // tail back and the next push would overwrite the entry, which then never reaches the
         // kernel (`submissions_racing_a_non_blocking_poll_are_never_lost`).
         let sq = unsafe { self.ring.submission_shared() };
-        !sq.is_empty() || sq.cq_overflow()
+        // `taskrun`: a single-issuer ring's completions wait as deferred task work, which
+        // only an enter (with GETEVENTS, which `submit` then sets) runs.
+        !sq.is_empty() || sq.cq_overflow() || sq.taskrun() || !_st.pending.is_empty()
     }
 
     pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         // epoll_ctl rejects a bad descriptor at once; io_uring would only say so in a
         // completion. Check now so both backends fail the same way.
         sys::check_fd(fd)?;
+        self.check_open()?;
         let mut st = lock(&self.state);
         if st.regs.contains_key(&fd) {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
@@ -367,22 +542,33 @@ impl Uring {
         self.disarm(&mut st, fd)?;
         // Submit the cancel now, not at the next poll: the kernel's poll holds a reference
         // to the file, so until it is removed, closing `fd` would not really close the socket
-        // (the peer would not see EOF).
-        self.flush(&mut st)
+        // (the peer would not see EOF). On a single-issuer ring another thread asks the
+        // owner, which submits it at its next poll (at once, if it is blocked).
+        if self.can_enter() {
+            self.flush(&mut st)
+        } else {
+            self.wake.wake();
+            Ok(())
+        }
     }
 
     /// After queueing: if a poller is blocked in the kernel it will not look at the SQ until
     /// it wakes, so enter the kernel ourselves. Otherwise the next poll submits the batch.
     fn kick(&self, st: &mut State) -> io::Result<()> {
-        if self.wake.is_polling() {
+        if !self.wake.is_polling() {
+            Ok(())
+        } else if self.can_enter() {
             self.flush(st)
         } else {
+            // A single-issuer ring's blocked owner: wake it, its next wait submits.
+            self.wake.wake();
             Ok(())
         }
     }
 
     pub(crate) fn submit(&self, op: Op, token: Token) -> io::Result<OpId> {
         prep::validate(&op)?;
+        self.check_open()?;
         let mut st = lock(&self.state);
         if matches!(op, Op::RecvMulti(_)) && st.bufs.is_none() {
             return Err(io::Error::new(
@@ -428,10 +614,19 @@ impl Uring {
     }
 
     pub(crate) fn poll(&self, events: &mut Events, deadline: Option<Instant>) -> io::Result<()> {
+        if !self.can_enter() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "only its owner thread polls a single-issuer io_uring ring",
+            ));
+        }
         let _turn = lock(&self.poll_lock);
         {
             let mut st = lock(&self.state);
             st.turn += 1;
+            if !st.pending.is_empty() {
+                self.move_pending(&mut st)?;
+            }
             self.drain(&mut st, events)?;
         }
         let block = events.is_empty() && deadline.is_none_or(|d| d > Instant::now());

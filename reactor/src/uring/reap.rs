@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::mem::ManuallyDrop;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, types};
@@ -232,9 +233,48 @@ fn push_ready(
     });
 }
 
+impl Uring {
+    /// Cancels every in-flight entry and waits (up to [`DROP_PATIENCE`]) for each one's final
+    /// completion; completions are dropped with what they carry. Returns whether every entry
+    /// completed. Only for a thread that may enter the kernel.
+    pub(super) fn cancel_all_and_wait(&self, st: &mut State) -> bool {
+        let mut targets = st.slots.keys();
+        targets.push(WAKER);
+        for ud in targets {
+            let e = opcode::AsyncCancel::new(ud).build().user_data(INTERNAL);
+            if self.push(st, &e).is_err() {
+                break;
+            }
+        }
+        let _ = self.move_pending(st);
+        let _ = self.flush(st);
+        let start = Instant::now();
+        let mut scratch = Events::with_capacity(1024);
+        while st.inflight > 0 && start.elapsed() < DROP_PATIENCE {
+            scratch.clear();
+            let _ = self.drain(st, &mut scratch);
+            if st.inflight == 0 {
+                break;
+            }
+            let ts = types::Timespec::from(Duration::from_millis(100));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = sys::call(Syscall::IoUringEnter, || {
+                self.ring.submitter().submit_with_args(1, &args)
+            });
+        }
+        st.inflight == 0
+    }
+}
+
 impl Drop for Uring {
     /// Cancels every in-flight entry and waits for each one's final completion before
     /// anything (buffers, fds, the ring's memory) is freed.
+    ///
+    /// A single-issuer ring dropped by a thread other than its owner cannot enter the kernel.
+    /// If the owner retired (or never claimed the ring, so the kernel never saw an entry),
+    /// nothing the kernel was given is in flight, and entries queued since never reached it:
+    /// the ring is freed at once. Otherwise its memory is leaked, never freed under the
+    /// kernel's feet.
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         st.closing = true;
@@ -250,45 +290,30 @@ impl Drop for Uring {
                 rearm_waker: false,
                 turn: 0,
                 closing: true,
+                pending: VecDeque::new(),
                 bufs: None,
             },
         );
         // Freed only after the ring is closed (below), never while the kernel may use it.
         let bufs = st.bufs.take();
-        let mut targets = st.slots.keys();
-        targets.push(WAKER);
-        for ud in targets {
-            let e = opcode::AsyncCancel::new(ud).build().user_data(INTERNAL);
-            if self.push(&mut st, &e).is_err() {
-                break;
-            }
-        }
-        let _ = self.flush(&mut st);
-        let start = Instant::now();
-        let mut scratch = Events::with_capacity(1024);
-        while st.inflight > 0 && start.elapsed() < DROP_PATIENCE {
-            scratch.clear();
-            let _ = self.drain(&mut st, &mut scratch);
-            if st.inflight == 0 {
-                break;
-            }
-            let ts = types::Timespec::from(Duration::from_millis(100));
-            let args = types::SubmitArgs::new().timespec(&ts);
-            let _ = sys::call(Syscall::IoUringEnter, || {
-                self.ring.submitter().submit_with_args(1, &args)
-            });
-        }
-        scratch.clear();
-        if st.inflight == 0 {
+        let done = if self.can_enter() {
+            self.cancel_all_and_wait(&mut st)
+        } else {
+            self.owner.retired.load(Ordering::Acquire)
+                || self.owner.thread.load(Ordering::Acquire) == 0
+        };
+        if done {
             drop(st);
-            // SAFETY: every entry has its final completion: the kernel holds no pointer into
-            // our memory, so the ring can be unmapped and closed. `ring` is not used again.
+            // SAFETY: every entry the kernel was given has its final completion (or the
+            // kernel was never given any: see above), so it holds no pointer into our
+            // memory, and the ring can be unmapped and closed. `ring` is not used again.
             unsafe { ManuallyDrop::drop(&mut self.ring) };
             drop(bufs);
         } else {
             // The kernel did not finish within DROP_PATIENCE (an operation that ignores
-            // cancellation). Freeing the buffers now could let it write into freed memory:
-            // leak them, and the ring, instead. Never expected; documented in the crate docs.
+            // cancellation), or a non-owner drops a live single-issuer ring. Freeing the
+            // buffers now could let the kernel write into freed memory: leak them, and the
+            // ring, instead. Never expected; documented in the crate docs.
             std::mem::forget(st);
             std::mem::forget(bufs);
         }

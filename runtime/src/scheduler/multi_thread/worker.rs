@@ -26,6 +26,7 @@ use crate::runtime::Handle;
 use crate::task::Notified;
 use crate::time::TimeCore;
 use crossbeam_deque::{Steal, Worker};
+use ringloop_reactor::Backend;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -71,6 +72,15 @@ impl Drop for Batch<'_> {
 
 /// The worker thread's body.
 pub(super) fn run(index: usize, local: Worker<Notified>, shared: Arc<Shared>, handle: Handle) {
+    // On io_uring this worker owns its ring: the only thread that polls it (`driver.rs`).
+    let ring = shared.driver.ring(index);
+    let owns_ring = shared.driver.backend() == Backend::IoUring;
+    if owns_ring {
+        if let Err(e) = ring.reactor.claim() {
+            // Its polls will fail and be reported (with a pause, never a spin).
+            eprintln!("ringloop: worker {index} cannot own its io_uring ring: {e}");
+        }
+    }
     let ctx = ThreadContext {
         handle,
         time: TimeCore::new(shared.driver.time.clone()),
@@ -95,6 +105,10 @@ pub(super) fn run(index: usize, local: Worker<Notified>, shared: Arc<Shared>, ha
     // the task list afterwards).
     drop(core.lifo.take());
     while core.local.pop().is_some() {}
+    if owns_ring {
+        // Before the thread goes: only this thread can finish the ring's operations.
+        core.shared.driver.ring(index).reactor.retire();
+    }
 }
 
 impl WorkerCore {
