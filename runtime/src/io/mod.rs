@@ -26,7 +26,9 @@ mod registration;
 mod tests;
 
 pub use async_fd::Async;
-pub(crate) use ops::{poll_parked, submit, submit_multishot_bounded, MultiOp, OpFuture, WaiterId};
+pub(crate) use ops::{
+    poll_parked, submit, submit_multishot_bounded, KeptOp, MultiOp, OpFuture, WaiterId,
+};
 pub(crate) use registration::{Direction, Registration};
 
 use parking_lot::Mutex;

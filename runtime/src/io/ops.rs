@@ -115,6 +115,55 @@ pub(crate) fn poll_parked(
     }
 }
 
+/// The operation of a receive future that keeps what its cancelled operation still gets
+/// (streams' and datagram sockets' single-shot receives): dropped while the operation is in
+/// flight, it first calls `count_orphan` (which counts the operation as an orphan, so later
+/// receives wait for its bytes), *then* drops the operation, which cancels it. The order
+/// matters: the drop may run the operation's orphan callback at once, and that callback
+/// brings the count back down.
+pub(crate) struct KeptOp<F: Fn()> {
+    op: Option<OpFuture>,
+    count_orphan: F,
+}
+
+impl<F: Fn()> KeptOp<F> {
+    /// No operation yet; `count_orphan` as above.
+    pub(crate) fn new(count_orphan: F) -> KeptOp<F> {
+        KeptOp {
+            op: None,
+            count_orphan,
+        }
+    }
+
+    /// Whether no operation is in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.op.is_none()
+    }
+
+    /// Holds `op` (submitted with its orphan callback) until it completes.
+    pub(crate) fn start(&mut self, op: OpFuture) {
+        debug_assert!(self.op.is_none(), "one operation at a time");
+        self.op = Some(op);
+    }
+
+    /// Polls the operation started last: ready with its completion, after which it is idle.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<(io::Result<u32>, Op)> {
+        let op = self.op.as_mut().expect("KeptOp polled with no operation");
+        let done = std::task::ready!(Pin::new(op).poll(cx));
+        self.op = None;
+        Poll::Ready(done)
+    }
+}
+
+impl<F: Fn()> Drop for KeptOp<F> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            (self.count_orphan)();
+            drop(op);
+        }
+    }
+}
+
 /// A submitted operation: resolves to its result and the op (buffers included) back.
 pub(crate) struct OpFuture {
     handle: Handle,

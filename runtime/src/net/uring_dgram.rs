@@ -55,13 +55,11 @@
 //! datagram.
 
 use super::sys::RawAddr;
-use crate::io::{poll_parked, submit, OpFuture};
+use crate::io::{poll_parked, submit, KeptOp, OpFuture};
 use ringloop_reactor::Op;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -197,12 +195,9 @@ impl UringDgram {
     /// Receives one datagram into `buf`; the `recvmsg` is cancelled if this future is
     /// dropped, and a datagram it still received is kept for the next receive.
     pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
-        let mut in_flight = InFlight {
-            shared: &self.shared,
-            op: None,
-        };
+        let mut in_flight = KeptOp::new(|| lock(&self.shared).orphans += 1);
         std::future::poll_fn(|cx| {
-            if in_flight.op.is_none() {
+            if in_flight.is_idle() {
                 let mut sh = lock(&self.shared);
                 if let Some((result, op)) = sh.kept.pop_front() {
                     return Poll::Ready(deliver(result, op, buf));
@@ -216,40 +211,18 @@ impl UringDgram {
                 let shared = self.shared.clone();
                 match self.submit_recv(buf.len()) {
                     Ok(fut) => {
-                        in_flight.op = Some(fut.on_orphan(Box::new(move |result, op| {
+                        in_flight.start(fut.on_orphan(Box::new(move |result, op| {
                             keep_orphan(&shared, result, op)
                         })))
                     }
                     Err(e) => return Poll::Ready(Err(e)),
                 }
             }
-            let fut = in_flight.op.as_mut().expect("submitted above");
-            match Pin::new(fut).poll(cx) {
-                Poll::Ready((result, op)) => {
-                    in_flight.op = None;
-                    Poll::Ready(deliver(result, op, buf))
-                }
-                Poll::Pending => Poll::Pending,
-            }
+            in_flight
+                .poll(cx)
+                .map(|(result, op)| deliver(result, op, buf))
         })
         .await
-    }
-}
-
-/// The `recvmsg` of a [`UringDgram::recv_from`] in progress. Dropped with the future, it
-/// counts the operation as an orphan *before* dropping it: the drop cancels it, and may run
-/// the orphan callback (which brings the count down) at once.
-struct InFlight<'a> {
-    shared: &'a Mutex<Shared>,
-    op: Option<OpFuture>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Some(op) = self.op.take() {
-            lock(self.shared).orphans += 1;
-            drop(op);
-        }
     }
 }
 

@@ -43,12 +43,10 @@
 //! than a receive into the caller's memory would need; no buffer is ever lent to the caller),
 //! and there is no zero-copy receive.
 
-use crate::io::{poll_parked, submit, submit_multishot_bounded, MultiOp, OpFuture};
+use crate::io::{poll_parked, submit, submit_multishot_bounded, KeptOp, MultiOp, OpFuture};
 use ringloop_reactor::Op;
-use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -335,14 +333,10 @@ impl UringReader {
                 return r;
             }
         }
-        let mut op: Option<Pin<Box<OpFuture>>> = None;
-        let mut guard = OrphanGuard {
-            shared: &self.shared,
-            in_flight: false,
-        };
+        let mut in_flight = KeptOp::new(|| lock(&self.shared).orphans += 1);
         std::future::poll_fn(|cx| {
             let mut sh = lock(&self.shared);
-            if op.is_none() {
+            if in_flight.is_idle() {
                 if let Some(r) = sh.take(buf) {
                     return Poll::Ready(r);
                 }
@@ -353,43 +347,18 @@ impl UringReader {
                 }
                 let shared = self.shared.clone();
                 match self.submit(buf.len()) {
-                    Ok(fut) => {
-                        op = Some(Box::pin(fut.on_orphan(Box::new(move |result, op| {
-                            stash_orphan(&shared, result, op)
-                        }))));
-                        guard.in_flight = true;
-                    }
+                    Ok(fut) => in_flight.start(fut.on_orphan(Box::new(move |result, op| {
+                        stash_orphan(&shared, result, op)
+                    }))),
                     Err(e) => return Poll::Ready(Err(e)),
                 }
             }
             drop(sh);
-            let fut = op.as_mut().expect("submitted above");
-            match fut.as_mut().poll(cx) {
-                Poll::Ready((result, done)) => {
-                    guard.in_flight = false;
-                    op = None;
-                    Poll::Ready(lock(&self.shared).deliver(result, done, buf))
-                }
-                Poll::Pending => Poll::Pending,
-            }
+            in_flight
+                .poll(cx)
+                .map(|(result, done)| lock(&self.shared).deliver(result, done, buf))
         })
         .await
-    }
-}
-
-/// Counts a receive as orphaned when the read future holding it is dropped. It is declared
-/// after the operation in `read`, so it drops first: the count goes up before the
-/// operation's drop can run the orphan callback that brings it down.
-struct OrphanGuard<'a> {
-    shared: &'a Arc<Mutex<Shared>>,
-    in_flight: bool,
-}
-
-impl Drop for OrphanGuard<'_> {
-    fn drop(&mut self) {
-        if self.in_flight {
-            lock(self.shared).orphans += 1;
-        }
     }
 }
 
