@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ringloop_reactor::sys::{fault, Syscall};
 use ringloop_reactor::{sys, Backend, BackendChoice, Event, Events, Interest, Op, Reactor, Token};
 
 /// A single-issuer io_uring reactor, or `None` where the kernel has no io_uring or no single
@@ -210,4 +211,33 @@ fn a_retired_ring_refuses_work_and_any_thread_may_drop_it() {
 fn a_raw(fd: &Arc<std::os::fd::OwnedFd>) -> std::os::fd::RawFd {
     use std::os::fd::AsRawFd;
     fd.as_raw_fd()
+}
+
+#[test]
+fn a_kernel_refusing_the_single_issuer_flags_gets_a_plain_ring() {
+    if owned_reactor(8).is_none() {
+        return;
+    }
+    fault::reset();
+    // The first setup, with the flags, fails as a kernel that does not know them would.
+    fault::inject(Syscall::IoUringSetup, 1, libc::EINVAL);
+    let r = Arc::new(
+        Reactor::builder()
+            .backend(BackendChoice::IoUring)
+            .single_issuer(true)
+            .build()
+            .expect("falls back to a plain ring"),
+    );
+    assert_eq!(fault::calls(Syscall::IoUringSetup), 2);
+    assert_eq!(r.backend(), Backend::IoUring);
+    // A plain ring: claiming does nothing, and any thread polls.
+    r.claim().unwrap();
+    r.claim().unwrap();
+    let other = r.clone();
+    thread::spawn(move || {
+        let mut ev = Events::with_capacity(8);
+        other.poll(&mut ev, Some(Instant::now())).unwrap();
+    })
+    .join()
+    .unwrap();
 }

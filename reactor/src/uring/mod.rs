@@ -198,19 +198,29 @@ impl Uring {
         wake: Arc<WakeState>,
         single_issuer: bool,
     ) -> io::Result<Uring> {
-        let single = single_issuer && sys::kernel_at_least(6, 1);
-        let ring = sys::call(Syscall::IoUringSetup, || {
-            let mut builder = IoUring::builder();
-            builder.setup_clamp();
-            if single {
-                builder
-                    .setup_single_issuer()
-                    .setup_defer_taskrun()
-                    .setup_taskrun_flag()
-                    .setup_r_disabled();
+        let setup = |single: bool| {
+            sys::call(Syscall::IoUringSetup, || {
+                let mut builder = IoUring::builder();
+                builder.setup_clamp();
+                if single {
+                    builder
+                        .setup_single_issuer()
+                        .setup_defer_taskrun()
+                        .setup_taskrun_flag()
+                        .setup_r_disabled();
+                }
+                builder.build(entries)
+            })
+        };
+        let mut single = single_issuer && sys::kernel_at_least(6, 1);
+        let ring = match setup(single) {
+            // A kernel (or a filter) that refuses the flags: a plain ring does the same work.
+            Err(e) if single && e.raw_os_error() == Some(libc::EINVAL) => {
+                single = false;
+                setup(false)?
             }
-            builder.build(entries)
-        })?;
+            other => other?,
+        };
         let params = ring.params();
         if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
             return Err(io::Error::new(
