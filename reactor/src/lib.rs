@@ -89,8 +89,11 @@
 //!   than using `POLL_UPDATE`.
 //! - Each reactor's submission queue is guarded by a mutex, so any thread may submit. The
 //!   runtime gives each multi-thread worker its own reactor (`runtime/src/driver.rs`), so the
-//!   mutex is almost never contended; `IORING_SETUP_SINGLE_ISSUER` and `DEFER_TASKRUN`, which
-//!   need submissions from one thread only, are not used.
+//!   mutex is almost never contended, and builds those reactors as *single-issuer* rings
+//!   ([`ReactorBuilder::single_issuer`]: `IORING_SETUP_SINGLE_ISSUER` and `DEFER_TASKRUN`):
+//!   other threads' entries still go into the queue, and the owner hands them to the kernel
+//!   (`uring/mod.rs`, "One owner thread"). The current-thread runtime keeps a plain ring,
+//!   since `block_on` may be called from any thread.
 
 pub mod backend;
 mod epoll;
