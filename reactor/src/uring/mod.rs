@@ -449,8 +449,8 @@ impl Uring {
 
     /// Whether entries are queued but not yet handed to the kernel, or overflowed completions
     /// wait in the kernel. Takes the state lock's proof: see the SAFETY comment.
-    fn needs_enter(&self, _st: &mut State) -> bool {
-        // SAFETY: the SQ is only touched under the state lock, which `_st` proves we hold.
+    fn needs_enter(&self, st: &mut State) -> bool {
+        // SAFETY: the SQ is only touched under the state lock, which `st` proves we hold.
         // Even a look needs it: a `SubmissionQueue` view writes its tail back when dropped, so
         // a view taken without the lock, dropped after another thread pushed, would move the
         // tail back and the next push would overwrite the entry, which then never reaches the
@@ -458,7 +458,7 @@ impl Uring {
         let sq = unsafe { self.ring.submission_shared() };
         // `taskrun`: a single-issuer ring's completions wait as deferred task work, which
         // only an enter (with GETEVENTS, which `submit` then sets) runs.
-        !sq.is_empty() || sq.cq_overflow() || sq.taskrun() || !_st.pending.is_empty()
+        !sq.is_empty() || sq.cq_overflow() || sq.taskrun() || !st.pending.is_empty()
     }
 
     pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
