@@ -21,21 +21,29 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A multi-thread io_uring runtime with `workers` workers, or `None` (said on stderr) where
+/// io_uring is refused.
+fn uring_multi_thread(workers: usize) -> Option<ringloop::Runtime> {
+    match Builder::new_multi_thread()
+        .worker_threads(workers)
+        .backend(BackendChoice::IoUring)
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("skipping: io_uring refused here: {e}");
+            None
+        }
+    }
+}
+
 #[test]
 fn a_multi_thread_io_uring_runtime_sets_up_one_ring_per_worker() {
     let _serial = serial();
     for workers in [1, 2, 3] {
         fault::reset();
-        let rt = match Builder::new_multi_thread()
-            .worker_threads(workers)
-            .backend(BackendChoice::IoUring)
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("skipping: io_uring refused here: {e}");
-                return;
-            }
+        let Some(rt) = uring_multi_thread(workers) else {
+            return;
         };
         assert_eq!(rt.backend(), Backend::IoUring);
         assert_eq!(
@@ -213,16 +221,8 @@ fn connections_on_every_ring_echo_and_close() {
 fn dropping_the_runtime_with_reads_in_flight_closes_their_sockets() {
     let _serial = serial();
     let before = open_fds();
-    let rt = match Builder::new_multi_thread()
-        .worker_threads(2)
-        .backend(BackendChoice::IoUring)
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("skipping: io_uring refused here: {e}");
-            return;
-        }
+    let Some(rt) = uring_multi_thread(2) else {
+        return;
     };
     let peers = rt.block_on(async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
