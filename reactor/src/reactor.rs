@@ -26,7 +26,8 @@ enum Inner {
 ///
 /// `Send + Sync`; every method takes `&self`, so the runtime can share it in an `Arc`.
 /// One thread polls at a time (a second concurrent `poll` waits on an internal lock);
-/// `register`, `submit`, `cancel` and wakes are fine from any thread meanwhile.
+/// `register`, `submit`, `cancel` and wakes are fine from any thread meanwhile. A
+/// [`single_issuer`](ReactorBuilder::single_issuer) reactor is polled by its owner only.
 pub struct Reactor {
     inner: Inner,
     wake: Arc<WakeState>,
