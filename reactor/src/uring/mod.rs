@@ -181,6 +181,25 @@ fn poll_mask(i: Interest) -> u32 {
     m
 }
 
+impl State {
+    /// Nothing registered, in flight or queued.
+    fn new(bufs: Option<bufring::BufRing>) -> State {
+        State {
+            slots: Slots::new(),
+            regs: HashMap::new(),
+            backlog: VecDeque::new(),
+            inflight: 0,
+            rearm: Vec::new(),
+            recancel: Vec::new(),
+            rearm_waker: false,
+            turn: 0,
+            closing: false,
+            pending: VecDeque::new(),
+            bufs,
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the ring inconsistent (every section
     // re-reads the shared head and tail), so a poisoned lock is still usable.
@@ -257,19 +276,7 @@ impl Uring {
         };
         let uring = Uring {
             ring: ManuallyDrop::new(ring),
-            state: Mutex::new(State {
-                slots: Slots::new(),
-                regs: HashMap::new(),
-                backlog: VecDeque::new(),
-                inflight: 0,
-                rearm: Vec::new(),
-                recancel: Vec::new(),
-                rearm_waker: false,
-                turn: 0,
-                closing: false,
-                pending: VecDeque::new(),
-                bufs,
-            }),
+            state: Mutex::new(State::new(bufs)),
             poll_lock: Mutex::new(()),
             wake,
             owner: Owner {
@@ -386,22 +393,18 @@ impl Uring {
     /// enter the kernel (a single-issuer ring's non-owner) queues it in `pending` instead,
     /// for the owner; so does every push while `pending` is not empty, to keep the order.
     fn push(&self, st: &mut State, e: &squeue::Entry) -> io::Result<()> {
-        let can_enter = self.can_enter();
-        if can_enter && !st.pending.is_empty() {
-            self.move_pending(st)?;
+        if st.pending.is_empty() && self.push_sq(e) {
+            st.inflight += 1;
+            return Ok(());
         }
-        if st.pending.is_empty() {
-            loop {
-                if self.push_sq(e) {
-                    st.inflight += 1;
-                    return Ok(());
-                }
-                if !can_enter {
-                    break;
-                }
-                // Full: hand what is queued to the kernel, then there is room.
+        if self.can_enter() {
+            self.move_pending(st)?;
+            // Full: hand what is queued to the kernel, then there is room.
+            while !self.push_sq(e) {
                 self.flush(st)?;
             }
+            st.inflight += 1;
+            return Ok(());
         }
         st.pending.push_back(e.clone());
         st.inflight += 1;

@@ -6,7 +6,6 @@
 //! [`Event::Completed`]; a poll's completion becomes an [`Event::Ready`] (merged per token
 //! within one poll), and a multishot poll the kernel ended is queued for re-arming.
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering;
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, types};
 
 use super::prep;
-use super::slots::{Slot, Slots, CANCEL_POLL, INTERNAL, WAKER};
+use super::slots::{Slot, CANCEL_POLL, INTERNAL, WAKER};
 use super::{poll_mask, State, Uring, DROP_PATIENCE};
 use crate::sys::{self, Syscall};
 use crate::{Event, Events, OpId, Readiness, Token};
@@ -281,17 +280,8 @@ impl Drop for Uring {
         let mut st = std::mem::replace(
             st,
             State {
-                slots: Slots::new(),
-                regs: HashMap::new(),
-                backlog: VecDeque::new(),
-                inflight: 0,
-                rearm: Vec::new(),
-                recancel: Vec::new(),
-                rearm_waker: false,
-                turn: 0,
                 closing: true,
-                pending: VecDeque::new(),
-                bufs: None,
+                ..State::new(None)
             },
         );
         // Freed only after the ring is closed (below), never while the kernel may use it.

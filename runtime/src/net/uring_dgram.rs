@@ -87,6 +87,20 @@ struct Shared {
     parked: Option<OpFuture>,
 }
 
+impl Shared {
+    /// While cancelled receives' completions are still to come (their datagrams are next),
+    /// registers `cx`'s waker to be woken when they land, and returns true.
+    fn wait_for_orphans(&mut self, cx: &Context<'_>) -> bool {
+        if self.orphans == 0 {
+            return false;
+        }
+        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            self.waiters.push(cx.waker().clone());
+        }
+        true
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // No invariant spans a call that could unwind while this lock is held.
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -150,10 +164,7 @@ impl UringDgram {
         if let Some((result, op)) = sh.kept.pop_front() {
             return Poll::Ready(deliver(result, op, buf));
         }
-        if sh.orphans > 0 {
-            if !sh.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                sh.waiters.push(cx.waker().clone());
-            }
+        if sh.wait_for_orphans(cx) {
             return Poll::Pending;
         }
         match poll_parked(&mut sh.parked, cx, || self.submit_recv(buf.len())) {
@@ -183,10 +194,7 @@ impl UringDgram {
             }
             None => {}
         }
-        if sh.orphans > 0 {
-            if !sh.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                sh.waiters.push(cx.waker().clone());
-            }
+        if sh.wait_for_orphans(cx) {
             return Poll::Pending;
         }
         Poll::Ready(None)
