@@ -15,7 +15,9 @@
 //! 3. The suite reaps the child with `wait4(2)`, whose `rusage.ru_maxrss` is the child's peak
 //!    RSS in KiB, and parses the line. (`getrusage(RUSAGE_CHILDREN)` would give the largest
 //!    child *so far*, not this one.) Linux folds the peak of a grandchild the child waited for
-//!    into that figure, which is how the Python rows get the interpreter's peak.
+//!    into that figure, which is how the Python rows get the interpreter's peak. The same
+//!    `rusage` gives the child's CPU time, user and kernel (`ru_utime`, `ru_stime`), again with
+//!    the waited-for interpreter's included.
 //! 4. A child still running after the timeout is killed with its whole process group (the
 //!    Python interpreter included), and the cell fails with that reason.
 
@@ -38,6 +40,12 @@ pub struct CellOutcome {
     pub sample: Sample,
     /// The child's peak resident set, in KiB, from `wait4`.
     pub peak_rss_kb: u64,
+    /// CPU time the child spent in user space, in ns (`ru_utime`). It covers the whole
+    /// process: start-up, the runtime's construction and teardown as well as the workload.
+    pub user_ns: u64,
+    /// CPU time the kernel spent on the child's behalf, in ns (`ru_stime`): its system calls
+    /// and, for loopback TCP, the network stack's work on both ends of the connection.
+    pub sys_ns: u64,
 }
 
 /// The child side: runs one cell in this process and returns its checked sample.
@@ -112,7 +120,16 @@ pub fn spawn_cell(exe: &Path, cell: &CellArgs, timeout: Duration) -> Result<Cell
     Ok(CellOutcome {
         sample,
         peak_rss_kb: u64::try_from(rusage.ru_maxrss).unwrap_or(0),
+        user_ns: timeval_ns(rusage.ru_utime),
+        sys_ns: timeval_ns(rusage.ru_stime),
     })
+}
+
+/// A `timeval` (as `rusage` gives CPU times) in whole nanoseconds; 0 if it is negative.
+fn timeval_ns(t: libc::timeval) -> u64 {
+    let s = u64::try_from(t.tv_sec).unwrap_or(0);
+    let us = u64::try_from(t.tv_usec).unwrap_or(0);
+    s.saturating_mul(1_000_000_000).saturating_add(us * 1000)
 }
 
 /// Reads a pipe to its end on a thread, so that a child filling one pipe never blocks on the
@@ -230,6 +247,10 @@ mod tests {
             usage.ru_maxrss
         );
 
+        // Its CPU time: building the 48 MiB string is work in user space (tr) and in the
+        // kernel (the pipe, /dev/zero), folded in from the grandchildren the shell waited for.
+        assert!(timeval_ns(usage.ru_utime) + timeval_ns(usage.ru_stime) > 1_000_000);
+
         let small = Command::new("true").spawn().unwrap();
         let (status, usage) = wait4(small.id() as libc::pid_t).unwrap();
         assert!(exited_ok(status));
@@ -316,6 +337,51 @@ mod tests {
         for f in [failing, lying, garbage, honest] {
             let _ = std::fs::remove_file(f);
         }
+    }
+
+    #[test]
+    // Both children are reaped, by our own wait4 rather than Child::wait.
+    #[allow(clippy::zombie_processes)]
+    fn cpu_times_come_from_wait4_split_into_user_and_kernel() {
+        // A shell loop is user time; copying 256 MiB of zeros through the kernel is
+        // kernel time. Each shows in its own field.
+        let spin_exe = fake_exe("spin", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done");
+        let zero_exe = fake_exe("zero", "dd if=/dev/zero of=/dev/null bs=1M count=256");
+        let run = |exe: &Path| {
+            let child = Command::new(exe).stderr(Stdio::null()).spawn().unwrap();
+            wait4(child.id() as libc::pid_t).unwrap().1
+        };
+        let (spin, zero) = (run(&spin_exe), run(&zero_exe));
+        let _ = std::fs::remove_file(spin_exe);
+        let _ = std::fs::remove_file(zero_exe);
+        let (spin_user, spin_sys) = (timeval_ns(spin.ru_utime), timeval_ns(spin.ru_stime));
+        let zero_sys = timeval_ns(zero.ru_stime);
+        assert!(
+            spin_user > 20_000_000,
+            "the loop took {spin_user} ns of user time"
+        );
+        assert!(
+            spin_user > spin_sys,
+            "user {spin_user} ns, kernel {spin_sys} ns"
+        );
+        assert!(
+            zero_sys > 1_000_000,
+            "the copy took {zero_sys} ns of kernel time"
+        );
+        assert_eq!(
+            timeval_ns(libc::timeval {
+                tv_sec: 2,
+                tv_usec: 500
+            }),
+            2_000_500_000
+        );
+        assert_eq!(
+            timeval_ns(libc::timeval {
+                tv_sec: -1,
+                tv_usec: 0
+            }),
+            0
+        );
     }
 
     #[test]

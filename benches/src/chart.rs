@@ -222,6 +222,8 @@ mod tests {
                 lateness_ns: late,
             },
             peak_rss_kb: 1,
+            user_ns: 0,
+            sys_ns: 0,
         })
     }
 

@@ -66,7 +66,8 @@
 //!
 //! A table on stdout (or a JSON array with `--format json`, one object per row with
 //! `workload`, `runtime`, `n`, `unit`, `ns_per_op`, `wall_ms`, `min_ns_per_op`,
-//! `max_ns_per_op`, `ops_per_sec`, `peak_rss_kb`, `ratio_to_best_peer` for ringloop rows, and
+//! `max_ns_per_op`, `ops_per_sec`, `peak_rss_kb`, `cpu_ns_per_op`, `sys_ns_per_op`,
+//! `ratio_to_best_peer` for ringloop rows, and
 //! `lateness` percentiles for `lateness`); with `--out DIR`, also `results.json`,
 //! `chart.svg` and `lateness.svg` ([`chart`]). A progress bar is drawn on stderr when it is a
 //! terminal. The exit status is 1 when any row failed, 2 on bad arguments.

@@ -14,6 +14,15 @@
 //!
 //! Lateness percentiles (p50, p90, p99, max, in µs) are taken over the wake times of all
 //! repetitions pooled together.
+//!
+//! CPU: `cpu_ns_per_op` is the median over repetitions of the cell process's CPU time (user
+//! and kernel, from `wait4`) per operation, and `sys_ns_per_op` the median of the kernel's part
+//! of it. It counts the whole process (start-up, runtime construction and teardown), so
+//! it is a fair per-operation figure only where the workload dominates the process, as at the
+//! `--full` sizes. For `tcp_echo` it shows what no runtime can remove: loopback TCP's kernel
+//! work, on both ends of each connection, is most of every round trip. On a machine whose
+//! cores are all busy, a runtime's round trips per second can exceed a peer's by at most the
+//! peer's `cpu ns/op` over the runtime's `sys ns/op`: the runtime's kernel time alone.
 
 use std::fmt::Write as _;
 
@@ -74,6 +83,13 @@ pub struct Row {
     /// The largest peak RSS of any repetition's process, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_kb: Option<u64>,
+    /// Median over repetitions of the process's CPU time (user and kernel) per operation, in
+    /// ns; absent for `lateness`, whose operations are waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ns_per_op: Option<f64>,
+    /// Median over repetitions of the kernel's part of that CPU time per operation, in ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sys_ns_per_op: Option<f64>,
     /// For ringloop rows: `ns_per_op` over the best peer's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_best_peer: Option<f64>,
@@ -108,6 +124,8 @@ impl Row {
             ops_per_sec: None,
             wall_ms: None,
             peak_rss_kb: None,
+            cpu_ns_per_op: None,
+            sys_ns_per_op: None,
             ratio_to_best_peer: None,
             lateness: None,
             error: None,
@@ -124,8 +142,13 @@ impl Row {
         }
         let mut per_op = Vec::new();
         let mut wall = Vec::new();
+        let mut cpu = Vec::new();
+        let mut sys = Vec::new();
         for o in &ok {
             let s = &o.sample;
+            let ops = s.ops.max(1) as f64;
+            cpu.push(o.user_ns.saturating_add(o.sys_ns) as f64 / ops);
+            sys.push(o.sys_ns as f64 / ops);
             per_op.push(match &s.lateness_ns {
                 Some(late) if workload == Workload::Lateness => {
                     let mut sorted = late.clone();
@@ -148,6 +171,10 @@ impl Row {
             .map(|ns| 1e9 / ns);
         row.wall_ms = Some(median(&wall));
         row.peak_rss_kb = ok.iter().map(|o| o.peak_rss_kb).max();
+        if workload != Workload::Lateness {
+            row.cpu_ns_per_op = Some(median(&cpu));
+            row.sys_ns_per_op = Some(median(&sys));
+        }
         if workload == Workload::Lateness {
             row.lateness_ns.sort_unstable();
             let us = |p: f64| percentile(&row.lateness_ns, p) as f64 / 1e3;
@@ -243,8 +270,19 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}  unit",
-        "workload", "runtime", "n", "ns/op", "min", "max", "ops/s", "wall ms", "peak MB", "vs best"
+        "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}  unit",
+        "workload",
+        "runtime",
+        "n",
+        "ns/op",
+        "min",
+        "max",
+        "ops/s",
+        "wall ms",
+        "peak MB",
+        "cpu ns/op",
+        "sys ns/op",
+        "vs best"
     );
     let mut last = "";
     for r in rows {
@@ -270,7 +308,7 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}  {}",
+            "{:<20} {:<18} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}  {}",
             r.workload,
             r.runtime,
             r.n,
@@ -282,6 +320,8 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
             r.peak_rss_kb
                 .map(|kb| format!("{:.1}", kb as f64 / 1024.0))
                 .unwrap_or_else(|| "-".into()),
+            opt(r.cpu_ns_per_op),
+            opt(r.sys_ns_per_op),
             ratio,
             r.unit
         );
@@ -317,6 +357,8 @@ pub fn to_table(rows: &[Row], unavailable: &[(String, String)]) -> String {
         out,
         "\nns/op: median of the repetitions, in the row's unit (lateness: median lateness in ns); \
          ops/s: the median as a throughput (tcp_echo: round trips per second);\n\
+         cpu ns/op: the cell process's CPU time (user + kernel, start-up included) per operation; \
+         sys ns/op: the kernel's part of it;\n\
          vs best: ringloop's ns/op over the best peer's, below 1.00 is faster."
     );
     for (id, why) in unavailable {
@@ -342,6 +384,8 @@ mod tests {
                 lateness_ns: None,
             },
             peak_rss_kb: rss,
+            user_ns: 0,
+            sys_ns: 0,
         })
     }
 
@@ -367,6 +411,51 @@ mod tests {
         assert_eq!(r.unit, "ns/task");
         assert_eq!(r.reps, 3);
         assert_eq!(median(&[1.0, 4.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn cpu_and_kernel_time_per_op_are_medians_over_repetitions() {
+        let cell = |user_ns, sys_ns| {
+            Ok(CellOutcome {
+                sample: Sample {
+                    ops: 1000,
+                    wall_ns: 5_000_000,
+                    lateness_ns: None,
+                },
+                peak_rss_kb: 1,
+                user_ns,
+                sys_ns,
+            })
+        };
+        // CPU per round trip 10, 20 and 40 µs, of which the kernel's 5, 16 and 36 µs.
+        let o = [
+            cell(5_000_000, 5_000_000),
+            cell(4_000_000, 16_000_000),
+            cell(4_000_000, 36_000_000),
+        ];
+        let r = Row::from_outcomes(Workload::TcpEcho, "tokio-mt", 1000, &o);
+        assert_eq!(r.cpu_ns_per_op, Some(20_000.0));
+        assert_eq!(r.sys_ns_per_op, Some(16_000.0));
+        let table = to_table(std::slice::from_ref(&r), &[]);
+        let line = table.lines().nth(1).unwrap();
+        assert!(line.contains(" 20000      16000 "), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&to_json(&[r])).unwrap();
+        assert_eq!(v[0]["cpu_ns_per_op"], 20_000.0);
+        assert_eq!(v[0]["sys_ns_per_op"], 16_000.0);
+
+        // Lateness operations are waits: CPU per wait means nothing, so there is none.
+        let late = Ok(CellOutcome {
+            sample: Sample {
+                ops: 2,
+                wall_ns: 1,
+                lateness_ns: Some(vec![1, 2]),
+            },
+            peak_rss_kb: 1,
+            user_ns: 7,
+            sys_ns: 7,
+        });
+        let r = Row::from_outcomes(Workload::Lateness, "smol", 2, &[late]);
+        assert_eq!((r.cpu_ns_per_op, r.sys_ns_per_op), (None, None));
     }
 
     #[test]
@@ -432,6 +521,8 @@ mod tests {
                 lateness_ns: Some(vec![4_000, 1_000, 3_000, 2_000, -500]),
             },
             peak_rss_kb: 5000,
+            user_ns: 0,
+            sys_ns: 0,
         });
         let mut rows = vec![
             Row::from_outcomes(Workload::Lateness, "smol", 5, &[late]),

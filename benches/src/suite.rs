@@ -131,6 +131,8 @@ mod tests {
                 lateness_ns: None,
             },
             peak_rss_kb: 1,
+            user_ns: 0,
+            sys_ns: 0,
         })
     }
 
