@@ -166,3 +166,88 @@ fn a_reader_that_stops_reading_stops_the_writer() {
     };
     each(Duration::from_secs(60), body);
 }
+
+/// Waits until `b` is readable, then reads what is there (`WouldBlock`: waits again).
+async fn readable_then_try_read(b: &ringloop::net::TcpStream) -> Vec<u8> {
+    let mut buf = [0u8; 64];
+    loop {
+        b.readable().await;
+        match b.try_read(&mut buf) {
+            Ok(n) => return buf[..n].to_vec(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// `readable()` then `try_read()` sees bytes a receive already holds: the remainder a small
+/// read left in the stash, and the bytes of a receive `poll_read` left in flight (on
+/// single-shot rings that receive takes the socket's bytes, so socket readiness alone would
+/// never come for them).
+#[test]
+fn readable_sees_bytes_a_receive_already_holds() {
+    use futures_io::AsyncRead;
+    let body = |config| async move {
+        let (a, b) = tcp_pair().await;
+        let limit = Duration::from_secs(5);
+
+        // A small read leaves the rest of what its receive got in the stash.
+        a.write_all(b"hello").await.unwrap();
+        let mut two = [0u8; 2];
+        let mut got = 0;
+        while got < 2 {
+            got += b.read(&mut two[got..]).await.unwrap();
+        }
+        assert_eq!(&two, b"he");
+        let rest = ringloop::wait_for(readable_then_try_read(&b), limit).await;
+        assert_eq!(rest.as_deref().ok(), Some(&b"llo"[..]), "{config:?}: stash");
+
+        // poll_read polled once and abandoned: its receive stays in flight.
+        let mut buf = [0u8; 64];
+        let parked = std::future::poll_fn(|cx| {
+            Poll::Ready(
+                std::pin::Pin::new(&mut &b)
+                    .poll_read(cx, &mut buf)
+                    .is_pending(),
+            )
+        })
+        .await;
+        assert!(parked, "{config:?}: nothing was sent yet");
+        a.write_all(b"world").await.unwrap();
+        let got = ringloop::wait_for(readable_then_try_read(&b), limit).await;
+        assert_eq!(
+            got.as_deref().ok(),
+            Some(&b"world"[..]),
+            "{config:?}: parked"
+        );
+
+        // The same, read by try_read alone once the receive has completed.
+        let parked = std::future::poll_fn(|cx| {
+            Poll::Ready(
+                std::pin::Pin::new(&mut &b)
+                    .poll_read(cx, &mut buf)
+                    .is_pending(),
+            )
+        })
+        .await;
+        assert!(parked, "{config:?}: nothing was sent yet");
+        a.write_all(b"again").await.unwrap();
+        let started = std::time::Instant::now();
+        let n = loop {
+            match b.try_read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        started.elapsed() < limit,
+                        "{config:?}: try_read never saw it"
+                    );
+                    ringloop::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => panic!("{config:?}: {e}"),
+            }
+        };
+        assert_eq!(&buf[..n], b"again", "{config:?}: try_read");
+    };
+    each(Duration::from_secs(20), body);
+    each_single_shot(Duration::from_secs(20), body);
+}

@@ -203,6 +203,27 @@ impl OpFuture {
     }
 }
 
+impl OpFuture {
+    /// The completion, if it has arrived; otherwise `None`, and the waker of the last poll
+    /// stays the one woken (a non-blocking look that steals no wake-up).
+    pub(crate) fn try_take(&mut self) -> Option<(io::Result<u32>, Op)> {
+        if self.done {
+            return None;
+        }
+        let mut state = self.slot.state.lock();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Done(result, op) => {
+                self.done = true;
+                Some((result, op))
+            }
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+}
+
 impl Future for OpFuture {
     type Output = (io::Result<u32>, Op);
 

@@ -45,8 +45,10 @@
 
 use crate::io::{poll_parked, submit, submit_multishot_bounded, KeptOp, MultiOp, OpFuture};
 use ringloop_reactor::Op;
+use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -137,6 +139,29 @@ impl Shared {
 }
 
 impl Shared {
+    /// [`UringReader::poll_readable`] on a single-shot ring.
+    fn poll_single_readable(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if self.pos < self.stash.len() || self.eof || self.error.is_some() {
+                return Poll::Ready(true);
+            }
+            if let Some(parked) = self.parked.as_mut() {
+                let (result, op) = std::task::ready!(Pin::new(parked).poll(cx));
+                self.parked = None;
+                // Everything it got goes to the stash (`deliver` into no buffer).
+                if let Err(e) = self.deliver(result, op, &mut []) {
+                    self.error = Some(e);
+                }
+                continue;
+            }
+            if self.orphans > 0 {
+                self.waiter = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            return Poll::Ready(false);
+        }
+    }
+
     /// Files one completion of the multishot receive: its bytes into the stash (taking the
     /// buffer over when the stash is empty: no copy), end of stream or an error as state.
     fn file(&mut self, result: io::Result<u32>, op: Op) {
@@ -201,6 +226,11 @@ impl UringReader {
         if let Some(r) = sh.take(buf) {
             return r;
         }
+        // A receive `poll_read` parked and nobody polled since: its bytes come first.
+        if let Some((result, op)) = sh.parked.as_mut().and_then(OpFuture::try_take) {
+            sh.parked = None;
+            return sh.deliver(result, op, buf);
+        }
         if sh.orphans > 0 || sh.parked.is_some() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -226,14 +256,17 @@ impl UringReader {
     }
 
     /// Ready(true) once a read would not wait (bytes, end of stream or an error are there),
-    /// arming the multishot receive if needed. Ready(false) on single-shot rings: the caller
-    /// waits for socket readiness instead (simplification: a receive that `poll_read` left
-    /// in flight can take those bytes first, and then `try_read` says `WouldBlock` until it
-    /// is polled again; mixing the two styles on one stream is unusual).
+    /// arming the multishot receive if needed.
+    ///
+    /// On single-shot rings: Ready(true) for what the stash holds; else it waits for a
+    /// receive still in flight (one `poll_read` parked, or cancelled ones), since those take
+    /// the socket's next bytes; else Ready(false), and the caller waits for socket readiness.
+    /// Where a task polls `poll_read` while another waits here, the later poller's waker is
+    /// the one a parked receive wakes (futures-io's `AsyncRead` serves one reader at a time).
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<bool> {
         let mut sh = lock(&self.shared);
         if sh.mode == Mode::Single {
-            return Poll::Ready(false);
+            return sh.poll_single_readable(cx);
         }
         match self.poll_filled(&mut sh, cx) {
             None => Poll::Ready(false),
