@@ -274,6 +274,79 @@ fn peek_from_shows_the_datagram_a_dropped_receive_kept() {
     });
 }
 
+/// A peek already waiting on the socket when a receive is dropped with a datagram shows that
+/// datagram (it is the next one) at once, without waiting for the socket.
+#[test]
+fn a_waiting_peek_shows_the_datagram_a_receive_dropped_meanwhile_kept() {
+    each(LIMIT, |config| async move {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let b_addr = b.local_addr().unwrap();
+        let mut buf = [0u8; 64];
+        let mut recv = Box::pin(b.recv_from(&mut buf));
+        assert!(
+            poll_once(recv.as_mut()).await,
+            "{config:?}: nothing sent yet"
+        );
+        a.send_to(b"first", b_addr).await.unwrap();
+        // On io_uring the receive takes it now; nobody polls it again.
+        ringloop::sleep(Duration::from_millis(2)).await;
+        let peeker = b.clone();
+        let peek = ringloop::create_task(async move {
+            let mut peeked = [0u8; 64];
+            let (n, _) = peeker.peek_from(&mut peeked).await.unwrap();
+            peeked[..n].to_vec()
+        });
+        // Let the peek find the socket empty and wait on it.
+        ringloop::sleep(Duration::from_millis(5)).await;
+        drop(recv);
+        // Nothing else arrives: only the kept datagram can end the peek's wait.
+        let peeked = ringloop::wait_for(peek, Duration::from_secs(5)).await;
+        let peeked = peeked.map(Result::unwrap);
+        assert_eq!(
+            peeked.as_deref().ok(),
+            Some(&b"first"[..]),
+            "{config:?}: the peek"
+        );
+        a.send_to(b"second", b_addr).await.unwrap();
+        for want in [&b"first"[..], b"second"] {
+            let (n, _) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], want, "{config:?}: the receives");
+        }
+    });
+}
+
+/// A receive `poll_recv_from` parked got a datagram its poller has not taken: a peek shows
+/// that datagram, and the next receive returns it.
+#[test]
+fn a_peek_shows_the_datagram_a_parked_receive_got() {
+    each(LIMIT, |config| async move {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let b_addr = b.local_addr().unwrap();
+        let mut buf = [0u8; 64];
+        let parked =
+            std::future::poll_fn(|cx| Poll::Ready(b.poll_recv_from(cx, &mut buf).is_pending()))
+                .await;
+        assert!(parked, "{config:?}: nothing sent yet");
+        a.send_to(b"first", b_addr).await.unwrap();
+        ringloop::sleep(Duration::from_millis(2)).await;
+        // Should the peek miss it, the next datagram ends its wait, and the assert says so.
+        let late = ringloop::create_task(async move {
+            ringloop::sleep(Duration::from_millis(50)).await;
+            a.send_to(b"second", b_addr).await.unwrap();
+        });
+        let mut peeked = [0u8; 64];
+        let (n, _) = b.peek_from(&mut peeked).await.unwrap();
+        assert_eq!(&peeked[..n], b"first", "{config:?}: the peek");
+        late.await.unwrap();
+        for want in [&b"first"[..], b"second"] {
+            let (n, _) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], want, "{config:?}: the receives");
+        }
+    });
+}
+
 #[test]
 fn receives_cancelled_by_timeouts_keep_every_datagram_in_order() {
     const COUNT: u32 = 300;

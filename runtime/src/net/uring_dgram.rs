@@ -49,10 +49,13 @@
 //! cancelled peek loses nothing, and it needs no owned buffer. But first it looks at the
 //! datagrams kept from cancelled receives, which are no longer in the socket: the oldest of
 //! them is what the next receive returns, so that is what a peek shows (and while a cancelled
-//! receive's completion is still to come, the peek waits for it, as a receive would).
-//! ringloop simplifies: a receive cancelled while a peek already waits on readiness, and a
-//! receive parked by `poll_recv_from`, are not seen by that peek; it shows the socket's next
-//! datagram.
+//! receive's completion is still to come, the peek waits for it, as a receive would). A peek
+//! already waiting on readiness when a receive is cancelled is woken when that receive's
+//! datagram is kept, and shows it. A receive parked by `poll_recv_from` whose datagram has
+//! arrived but was not taken yet is seen too. ringloop simplifies one case: while a parked
+//! receive is still waiting in the kernel, a peek does not wait for it; it peeks at the
+//! socket, and the datagram it shows may be the one that receive then takes (or the one
+//! after, if the receive wins the race).
 
 use super::sys::RawAddr;
 use crate::io::{poll_parked, submit, KeptOp, OpFuture};
@@ -85,6 +88,9 @@ struct Shared {
     waiters: Vec<Waker>,
     /// The receive of `poll_recv_from`, kept across polls.
     parked: Option<OpFuture>,
+    /// The peek that last found nothing kept and waits on the socket's readiness: woken when
+    /// a cancelled receive's datagram is kept, since that datagram is now the next one.
+    peeker: Option<Waker>,
 }
 
 impl Shared {
@@ -186,6 +192,15 @@ impl UringDgram {
         buf: &mut [u8],
     ) -> Poll<Option<io::Result<(usize, RawAddr)>>> {
         let mut sh = lock(&self.shared);
+        if sh.kept.is_empty() {
+            // A receive `poll_recv_from` parked got a datagram its poller has not taken yet:
+            // that is the next one. (Looked at without polling, so the poller keeps its
+            // wake-up.)
+            if let Some(done) = sh.parked.as_mut().and_then(OpFuture::try_take) {
+                sh.parked = None;
+                sh.kept.push_back(done);
+            }
+        }
         match sh.kept.front() {
             Some((Ok(_), op)) => return Poll::Ready(Some(copy_out(op, buf))),
             Some((Err(_), _)) => {
@@ -196,6 +211,9 @@ impl UringDgram {
         }
         if sh.wait_for_orphans(cx) {
             return Poll::Pending;
+        }
+        if !sh.peeker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            sh.peeker = Some(cx.waker().clone());
         }
         Poll::Ready(None)
     }
@@ -244,7 +262,9 @@ fn keep_orphan(shared: &Mutex<Shared>, result: io::Result<u32>, op: Op) {
             _ => sh.kept.push_back((result, op)),
         }
         sh.orphans = sh.orphans.saturating_sub(1);
-        std::mem::take(&mut sh.waiters)
+        let mut waiters = std::mem::take(&mut sh.waiters);
+        waiters.extend(sh.peeker.take());
+        waiters
     };
     for w in waiters {
         w.wake();
