@@ -180,13 +180,22 @@ async fn readable_then_try_read(b: &ringloop::net::TcpStream) -> Vec<u8> {
     }
 }
 
+/// Polls futures-io's `poll_read` on `b` once and leaves it: true if it was pending (on
+/// io_uring single-shot rings its receive then stays in flight, parked in the stream).
+async fn park_a_poll_read(b: &ringloop::net::TcpStream, buf: &mut [u8]) -> bool {
+    use futures_io::AsyncRead;
+    std::future::poll_fn(|cx| {
+        Poll::Ready(std::pin::Pin::new(&mut &*b).poll_read(cx, buf).is_pending())
+    })
+    .await
+}
+
 /// `readable()` then `try_read()` sees bytes a receive already holds: the remainder a small
 /// read left in the stash, and the bytes of a receive `poll_read` left in flight (on
 /// single-shot rings that receive takes the socket's bytes, so socket readiness alone would
 /// never come for them).
 #[test]
 fn readable_sees_bytes_a_receive_already_holds() {
-    use futures_io::AsyncRead;
     let body = |config| async move {
         let (a, b) = tcp_pair().await;
         let limit = Duration::from_secs(5);
@@ -204,14 +213,7 @@ fn readable_sees_bytes_a_receive_already_holds() {
 
         // poll_read polled once and abandoned: its receive stays in flight.
         let mut buf = [0u8; 64];
-        let parked = std::future::poll_fn(|cx| {
-            Poll::Ready(
-                std::pin::Pin::new(&mut &b)
-                    .poll_read(cx, &mut buf)
-                    .is_pending(),
-            )
-        })
-        .await;
+        let parked = park_a_poll_read(&b, &mut buf).await;
         assert!(parked, "{config:?}: nothing was sent yet");
         a.write_all(b"world").await.unwrap();
         let got = ringloop::wait_for(readable_then_try_read(&b), limit).await;
@@ -222,14 +224,7 @@ fn readable_sees_bytes_a_receive_already_holds() {
         );
 
         // The same, read by try_read alone once the receive has completed.
-        let parked = std::future::poll_fn(|cx| {
-            Poll::Ready(
-                std::pin::Pin::new(&mut &b)
-                    .poll_read(cx, &mut buf)
-                    .is_pending(),
-            )
-        })
-        .await;
+        let parked = park_a_poll_read(&b, &mut buf).await;
         assert!(parked, "{config:?}: nothing was sent yet");
         a.write_all(b"again").await.unwrap();
         let started = std::time::Instant::now();

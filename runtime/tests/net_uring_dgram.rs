@@ -274,14 +274,29 @@ fn peek_from_shows_the_datagram_a_dropped_receive_kept() {
     });
 }
 
+/// A sender, and a receiver shared (for a second task) with its address.
+async fn sender_and_receiver() -> (UdpSocket, Arc<UdpSocket>, std::net::SocketAddr) {
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let b_addr = b.local_addr().unwrap();
+    (a, b, b_addr)
+}
+
+/// The next two receives on `b` return "first", then "second".
+async fn receive_first_then_second(b: &UdpSocket, config: net_support::Config) {
+    let mut buf = [0u8; 64];
+    for want in [&b"first"[..], b"second"] {
+        let (n, _) = b.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], want, "{config:?}: the receives");
+    }
+}
+
 /// A peek already waiting on the socket when a receive is dropped with a datagram shows that
 /// datagram (it is the next one) at once, without waiting for the socket.
 #[test]
 fn a_waiting_peek_shows_the_datagram_a_receive_dropped_meanwhile_kept() {
     each(LIMIT, |config| async move {
-        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let b_addr = b.local_addr().unwrap();
+        let (a, b, b_addr) = sender_and_receiver().await;
         let mut buf = [0u8; 64];
         let mut recv = Box::pin(b.recv_from(&mut buf));
         assert!(
@@ -309,10 +324,7 @@ fn a_waiting_peek_shows_the_datagram_a_receive_dropped_meanwhile_kept() {
             "{config:?}: the peek"
         );
         a.send_to(b"second", b_addr).await.unwrap();
-        for want in [&b"first"[..], b"second"] {
-            let (n, _) = b.recv_from(&mut buf).await.unwrap();
-            assert_eq!(&buf[..n], want, "{config:?}: the receives");
-        }
+        receive_first_then_second(&b, config).await;
     });
 }
 
@@ -321,9 +333,7 @@ fn a_waiting_peek_shows_the_datagram_a_receive_dropped_meanwhile_kept() {
 #[test]
 fn a_peek_shows_the_datagram_a_parked_receive_got() {
     each(LIMIT, |config| async move {
-        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let b = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let b_addr = b.local_addr().unwrap();
+        let (a, b, b_addr) = sender_and_receiver().await;
         let mut buf = [0u8; 64];
         let parked =
             std::future::poll_fn(|cx| Poll::Ready(b.poll_recv_from(cx, &mut buf).is_pending()))
@@ -340,10 +350,7 @@ fn a_peek_shows_the_datagram_a_parked_receive_got() {
         let (n, _) = b.peek_from(&mut peeked).await.unwrap();
         assert_eq!(&peeked[..n], b"first", "{config:?}: the peek");
         late.await.unwrap();
-        for want in [&b"first"[..], b"second"] {
-            let (n, _) = b.recv_from(&mut buf).await.unwrap();
-            assert_eq!(&buf[..n], want, "{config:?}: the receives");
-        }
+        receive_first_then_second(&b, config).await;
     });
 }
 
