@@ -129,7 +129,7 @@ pub struct UnixStream {
     uring: Option<UringStream>,
 }
 
-stream_io!(UnixStream);
+stream_io!(UnixStream, short_read_drains = false);
 
 impl UnixStream {
     fn uring(&self) -> Option<&UringStream> {
