@@ -95,50 +95,6 @@ fn half_close_lets_the_other_direction_finish() {
     });
 }
 
-/// A TCP read that returns fewer bytes than asked for has drained the socket (on epoll the
-/// ready bit is cleared then, sparing the `recv(2)` that would say `WouldBlock`): `readable()`
-/// waits for new bytes instead of returning at once, and the new bytes still wake it.
-#[test]
-fn after_a_short_read_readable_waits_for_new_bytes() {
-    each(LIMIT, |config| async move {
-        let (client, server) = net_support::tcp_pair().await;
-        server.write_all(b"0123456789").await.unwrap();
-        let mut buf = [0u8; 64];
-        assert_eq!(client.read(&mut buf).await.unwrap(), 10, "{config:?}");
-        let early = ringloop::wait_for(client.readable(), Duration::from_millis(50)).await;
-        assert!(
-            early.is_err(),
-            "{config:?}: readable() after a read that drained the socket"
-        );
-        server.write_all(b"abcde").await.unwrap();
-        ringloop::wait_for(client.readable(), Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|_| panic!("{config:?}: new bytes did not make it readable"));
-        let n = client.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"abcde", "{config:?}");
-    });
-}
-
-/// The peer's last bytes and its FIN, seen in one readiness edge: the short read that takes
-/// the bytes must not forget the end of stream, which brings no further edge.
-#[test]
-fn a_short_read_of_the_last_bytes_still_sees_the_end_of_stream() {
-    each(LIMIT, |config| async move {
-        let (client, server) = net_support::tcp_pair().await;
-        server.write_all(b"last bytes").await.unwrap();
-        server.shutdown(Shutdown::Write).unwrap();
-        // Both arrive, and the reactor records both, before the first read.
-        ringloop::sleep(Duration::from_millis(50)).await;
-        let mut buf = [0u8; 64];
-        let n = client.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"last bytes", "{config:?}");
-        let end = ringloop::wait_for(client.read(&mut buf), Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|_| panic!("{config:?}: the end of stream was lost"));
-        assert_eq!(end.unwrap(), 0, "{config:?}");
-    });
-}
-
 #[test]
 fn writing_to_a_closed_peer_is_broken_pipe_or_reset() {
     each(LIMIT, |config| async move {

@@ -153,23 +153,6 @@ impl<T: AsRawFd> Async<T> {
         result
     }
 
-    /// [`poll_with`](Self::poll_with) for a stream socket's read or write of `len` bytes: a
-    /// count below `len` means the socket was drained (or its send buffer filled), so the
-    /// ready bit is cleared then and the `WouldBlock` call that would follow is skipped
-    /// (`Registration::clear_after_short`).
-    pub(crate) fn poll_stream_with(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        match self.registration() {
-            Ok(r) => r.poll_stream_io(cx, dir, len, || op(&self.inner)),
-            Err(e) => Poll::Ready(Err(e)),
-        }
-    }
-
     /// One poll of `op` under the edge-triggered contract (for the net layer's `poll_*`
     /// methods, which cannot hold a future).
     pub(crate) fn poll_with<R>(

@@ -191,67 +191,13 @@ impl Registration {
         );
     }
 
-    /// A stream read or write moved fewer bytes than it asked for (`0 < n < len`): the
-    /// socket's receive queue was empty, or its send buffer full, when the syscall returned.
-    /// Forget the direction's ready bit seen in `event` (unless a newer edge arrived since),
-    /// so the next call waits for the next edge instead of spending a syscall on the
-    /// `WouldBlock` that would follow. Linux's epoll reports a new edge for every arrival of
-    /// data (or of buffer space) after that moment, so none is missed; tokio's `PollEvented`
-    /// does the same.
-    ///
-    /// Only the ready bit goes: the closed and error bits stay. A peer's data and its FIN
-    /// can come in one edge; the short read takes the data, and the end of stream, which
-    /// brings no further edge, must still make the next read return 0.
-    pub(crate) fn clear_after_short(&self, event: ReadyEvent, dir: Direction) {
-        let bit = match dir {
-            Direction::Read => READABLE,
-            Direction::Write => WRITABLE,
-        };
-        let _ = self.io.readiness.compare_exchange(
-            event.word,
-            event.word & !bit,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
-
     /// Runs `f` (a non-blocking syscall) when the direction is ready, following the
     /// edge-triggered contract: on `WouldBlock`, clear and wait for the next edge.
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        f: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        self.poll_io_then(cx, dir, f, |_, _| {})
-    }
-
-    /// [`poll_io`](Self::poll_io) for a stream socket's read or write of `len` bytes: a
-    /// short count also clears the ready bit ([`clear_after_short`](Self::clear_after_short)).
-    pub(crate) fn poll_stream_io(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
-        len: usize,
-        f: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        self.poll_io_then(cx, dir, f, |event, result| {
-            if let Ok(n) = result {
-                if 0 < *n && *n < len {
-                    self.clear_after_short(event, dir);
-                }
-            }
-        })
-    }
-
-    /// The loop of [`poll_io`](Self::poll_io); `done` sees the readiness the final syscall
-    /// ran under, and its result.
-    fn poll_io_then<R>(
-        &self,
-        cx: &mut Context<'_>,
-        dir: Direction,
         mut f: impl FnMut() -> io::Result<R>,
-        done: impl FnOnce(ReadyEvent, &io::Result<R>),
     ) -> Poll<io::Result<R>> {
         loop {
             let event = match self.poll_ready(cx, dir) {
@@ -260,10 +206,7 @@ impl Registration {
             };
             match f() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(event, dir),
-                result => {
-                    done(event, &result);
-                    return Poll::Ready(result);
-                }
+                result => return Poll::Ready(result),
             }
         }
     }

@@ -4,10 +4,7 @@
 //! Both types wrap an [`Async`](crate::io::Async) around the `std` socket, whose `Read` and
 //! `Write` impls work on `&T`. Every method is "try the syscall; on `WouldBlock` wait for the
 //! next edge and try again" (the edge-triggered contract is in `io/registration.rs`): an epoll
-//! wake-up is followed by reads until `WouldBlock`, because no second edge comes otherwise,
-//! or, on TCP, until a read returns fewer bytes than asked for, which means the same (the
-//! receive queue was empty; tokio's shortcut): that spares one `recv(2)` per message. A
-//! short write likewise shows the send buffer was full, and waits for the next edge.
+//! wake-up is followed by reads until `WouldBlock`, because no second edge comes otherwise.
 //! The futures-io traits are implemented for the type and for `&Type`, so one task can read
 //! while another writes through a shared reference (or an `Arc`).
 //!
@@ -15,13 +12,8 @@
 //! (`uring_read.rs`, `uring_write.rs`); the type's `uring()` says which.
 
 /// Implements the stream methods and traits for `$ty`, which has a field `io: Async<$std>`.
-///
-/// `short_read_drains`: whether a read that returns fewer bytes than asked for shows the
-/// receive queue was empty. True of TCP. Not promised for Unix streams: a read there also
-/// stops early where the queued data changes sender credentials or carries descriptors,
-/// with more data behind it and no further edge to come.
 macro_rules! stream_io {
-    ($ty:ident, short_read_drains = $short_read_drains:literal) => {
+    ($ty:ident) => {
         impl $ty {
             /// Reads into `buf`; `Ok(0)` is end of stream (the peer shut its write side).
             ///
@@ -150,14 +142,8 @@ macro_rules! stream_io {
                 if let Some(uring) = self.uring() {
                     return uring.reader.poll_read(cx, buf);
                 }
-                if !$short_read_drains {
-                    return self
-                        .io
-                        .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf));
-                }
-                let len = buf.len();
                 self.io
-                    .poll_stream_with(cx, $crate::io::Direction::Read, len, |mut s| s.read(buf))
+                    .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf))
             }
 
             pub(crate) fn poll_write_priv(
@@ -170,9 +156,7 @@ macro_rules! stream_io {
                     return uring.writer.poll_write(cx, buf);
                 }
                 self.io
-                    .poll_stream_with(cx, $crate::io::Direction::Write, buf.len(), |mut s| {
-                        s.write(buf)
-                    })
+                    .poll_with(cx, $crate::io::Direction::Write, |mut s| s.write(buf))
             }
 
             pub(crate) fn poll_write_vectored_priv(
@@ -184,8 +168,6 @@ macro_rules! stream_io {
                 if let Some(uring) = self.uring() {
                     return uring.writer.poll_write_vectored(cx, bufs);
                 }
-                // No short-write shortcut here: `write_vectored` may pass on fewer slices
-                // than given (at most `IOV_MAX`), so a short count need not mean a full buffer.
                 self.io
                     .poll_with(cx, $crate::io::Direction::Write, |mut s| {
                         s.write_vectored(bufs)

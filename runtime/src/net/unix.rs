@@ -129,7 +129,7 @@ pub struct UnixStream {
     uring: Option<UringStream>,
 }
 
-stream_io!(UnixStream, short_read_drains = false);
+stream_io!(UnixStream);
 
 impl UnixStream {
     fn uring(&self) -> Option<&UringStream> {
