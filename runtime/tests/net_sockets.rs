@@ -95,6 +95,61 @@ fn half_close_lets_the_other_direction_finish() {
     });
 }
 
+/// Bug (b5c767b, reverted): the epoll path took a TCP read that returned fewer bytes than
+/// asked for as proof that the socket was drained (tokio's shortcut) and cleared its ready
+/// bit. A read also stops short at urgent data, with the rest queued behind it and no
+/// further edge to come: the stream stalled with "def" unread. Here: "abc", an urgent byte,
+/// "def", all queued before the first read; every ordinary byte must be read.
+#[test]
+fn a_read_stopped_short_by_urgent_data_still_gets_the_rest() {
+    each(LIMIT, |config| async move {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.write_all(b"abc").unwrap();
+        // SAFETY: a valid socket and a 1-byte buffer that outlives the call.
+        let sent = unsafe { libc::send(peer.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1, "{config:?}: send(MSG_OOB)");
+        peer.write_all(b"def").unwrap();
+        ringloop::sleep(Duration::from_millis(50)).await;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 6 {
+            let n = ringloop::wait_for(client.read(&mut buf), Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|_| panic!("{config:?}: stalled after {got:?}"))
+                .unwrap();
+            assert!(n > 0, "{config:?}: end of stream after {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"abcdef", "{config:?}");
+    });
+}
+
+/// The peer's last bytes and its FIN, seen in one readiness edge: the read that takes the
+/// bytes must not forget the end of stream, which brings no further edge.
+#[test]
+fn the_last_bytes_and_the_end_of_stream_in_one_edge_are_both_read() {
+    each(LIMIT, |config| async move {
+        let (client, server) = net_support::tcp_pair().await;
+        server.write_all(b"last bytes").await.unwrap();
+        server.shutdown(Shutdown::Write).unwrap();
+        // Both arrive, and the reactor records both, before the first read.
+        ringloop::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 64];
+        let n = client.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"last bytes", "{config:?}");
+        let end = ringloop::wait_for(client.read(&mut buf), Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|_| panic!("{config:?}: the end of stream was lost"));
+        assert_eq!(end.unwrap(), 0, "{config:?}");
+    });
+}
+
 #[test]
 fn writing_to_a_closed_peer_is_broken_pipe_or_reset() {
     each(LIMIT, |config| async move {
