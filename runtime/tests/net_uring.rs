@@ -246,3 +246,40 @@ fn readable_sees_bytes_a_receive_already_holds() {
     each(Duration::from_secs(20), body);
     each_single_shot(Duration::from_secs(20), body);
 }
+
+/// Bug (206ed73): on single-shot rings `readable()` polled the receive a waiting `poll_read`
+/// had parked with its own waker, replacing the reader's; it gave up (a timeout), the bytes
+/// arrived, and the completion woke the task that was gone: the reader hung with its bytes
+/// received. Here: a task waits in `poll_read`, another looks at `readable()` briefly and
+/// gives up, then bytes come; the reader must get them.
+#[test]
+fn a_readable_that_gives_up_leaves_a_waiting_poll_read_its_wake_up() {
+    let body = |config| async move {
+        let (a, b) = tcp_pair().await;
+        let b = std::sync::Arc::new(b);
+        let reader = {
+            let b = b.clone();
+            ringloop::create_task(async move {
+                use futures_io::AsyncRead;
+                let mut buf = [0u8; 64];
+                let n =
+                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut &*b).poll_read(cx, &mut buf))
+                        .await
+                        .unwrap();
+                buf[..n].to_vec()
+            })
+        };
+        // The reader's receive is in flight (parked, on single-shot rings).
+        ringloop::sleep(Duration::from_millis(50)).await;
+        let early = ringloop::wait_for(b.readable(), Duration::from_millis(20)).await;
+        assert!(early.is_err(), "{config:?}: readable with nothing sent");
+        a.write_all(b"hello").await.unwrap();
+        let got = ringloop::wait_for(reader, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|_| panic!("{config:?}: the waiting poll_read was never woken"))
+            .unwrap();
+        assert_eq!(got, b"hello", "{config:?}");
+    };
+    each(Duration::from_secs(20), body);
+    each_single_shot(Duration::from_secs(20), body);
+}

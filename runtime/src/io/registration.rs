@@ -75,8 +75,46 @@ pub(crate) struct ScheduledIo {
 
 #[derive(Default)]
 struct Waiters {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    reader: Slot,
+    writer: Slot,
+}
+
+/// Who wait for one direction. Usually one task (a read, or a `readable()`); but a task in
+/// `poll_read` and another in `readable()` can wait at once, and one of them giving up (a
+/// timeout) must not take the other's wake-up, so a second waker joins a list instead of
+/// replacing the first (tokio keeps a list of waiters too). The first waker lives in `one`:
+/// the usual case allocates nothing. Everyone is woken at the next edge, those gone
+/// included; their wake-ups cost nothing.
+#[derive(Default)]
+struct Slot {
+    one: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Slot {
+    fn register(&mut self, waker: &Waker) {
+        match &mut self.one {
+            None => self.one = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) if self.more.iter().any(|w| w.will_wake(waker)) => {}
+            Some(_) => self.more.push(waker.clone()),
+        }
+    }
+
+    /// Takes every waker, to wake once the lock is released.
+    fn take(&mut self) -> (Option<Waker>, Vec<Waker>) {
+        (self.one.take(), std::mem::take(&mut self.more))
+    }
+}
+
+/// Wakes what [`Slot::take`] took.
+fn wake_all((one, more): (Option<Waker>, Vec<Waker>)) {
+    if let Some(w) = one {
+        w.wake();
+    }
+    for w in more {
+        w.wake();
+    }
 }
 
 impl ScheduledIo {
@@ -98,21 +136,12 @@ impl ScheduledIo {
         }
         let (reader, writer) = {
             let mut waiters = self.waiters.lock();
-            let reader = (bits & Direction::Read.mask() != 0)
-                .then(|| waiters.reader.take())
-                .flatten();
-            let writer = (bits & Direction::Write.mask() != 0)
-                .then(|| waiters.writer.take())
-                .flatten();
+            let reader = (bits & Direction::Read.mask() != 0).then(|| waiters.reader.take());
+            let writer = (bits & Direction::Write.mask() != 0).then(|| waiters.writer.take());
             (reader, writer)
         };
         // Woken after the lock is released.
-        if let Some(w) = reader {
-            w.wake();
-        }
-        if let Some(w) = writer {
-            w.wake();
-        }
+        reader.into_iter().chain(writer).for_each(wake_all);
     }
 }
 
@@ -159,10 +188,7 @@ impl Registration {
             Direction::Read => &mut waiters.reader,
             Direction::Write => &mut waiters.writer,
         };
-        match slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
-        }
+        slot.register(cx.waker());
         // An edge between the load above and storing the waker would be missed: look again
         // under the lock (set_readiness takes the waker under the same lock).
         let word = self.io.readiness.load(Ordering::Acquire);

@@ -88,16 +88,66 @@ struct Shared {
     error: Option<io::Error>,
     /// Cancelled receives whose completion has not arrived yet.
     orphans: usize,
-    /// Who waits for the orphans to land.
-    waiter: Option<Waker>,
+    /// Who wait for the orphans to land (a read, a `poll_read`, a `readable()`).
+    waiters: Vec<Waker>,
     /// The receive of `poll_read`, kept across polls (single-shot mode).
     parked: Option<OpFuture>,
+    /// The waker `parked` is polled with (see [`ParkedWake`]).
+    parked_wake: Arc<ParkedWake>,
     mode: Mode,
     /// The multishot receive, from its arming until its last completion is taken.
     multi: Option<MultiOp>,
 }
 
+/// The waker a parked receive is polled with. Two may wait on that receive: the `poll_read`
+/// that parked it and a `readable()` (another task's, say). The operation keeps one waker,
+/// so each registers here and the completion wakes both: neither takes the other's wake-up.
+#[derive(Default)]
+struct ParkedWake(Mutex<[Option<Waker>; 2]>);
+
+/// [`ParkedWake`]'s slot for the `poll_read` that parked the receive.
+const PARKED_READER: usize = 0;
+/// [`ParkedWake`]'s slot for a `readable()`.
+const PARKED_READABLE: usize = 1;
+
+impl ParkedWake {
+    fn register(&self, slot: usize, waker: &Waker) {
+        let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut slots[slot] {
+            Some(w) if w.will_wake(waker) => {}
+            other => *other = Some(waker.clone()),
+        }
+    }
+}
+
+impl std::task::Wake for ParkedWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Taken under the lock, woken after it.
+        let slots = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in slots.into_iter().flatten() {
+            w.wake();
+        }
+    }
+}
+
 impl Shared {
+    /// Waits (with `cx`) for the cancelled receives in flight to land.
+    fn wait_for_orphans(&mut self, cx: &Context<'_>) {
+        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            self.waiters.push(cx.waker().clone());
+        }
+    }
+
+    /// Registers `cx`'s waker in `slot` and returns the waker to poll the parked receive with.
+    fn parked_waker(&self, slot: usize, cx: &Context<'_>) -> Waker {
+        self.parked_wake.register(slot, cx.waker());
+        Waker::from(self.parked_wake.clone())
+    }
+
     /// Answers from the stash (or the recorded end of stream / error), if it can.
     fn take(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
         if self.pos < self.stash.len() {
@@ -146,7 +196,10 @@ impl Shared {
                 return Poll::Ready(true);
             }
             if let Some(parked) = self.parked.as_mut() {
-                let (result, op) = std::task::ready!(Pin::new(parked).poll(cx));
+                self.parked_wake.register(PARKED_READABLE, cx.waker());
+                let waker = Waker::from(self.parked_wake.clone());
+                let done = Pin::new(parked).poll(&mut Context::from_waker(&waker));
+                let (result, op) = std::task::ready!(done);
                 self.parked = None;
                 // Everything it got goes to the stash (`deliver` into no buffer).
                 if let Err(e) = self.deliver(result, op, &mut []) {
@@ -155,7 +208,7 @@ impl Shared {
                 continue;
             }
             if self.orphans > 0 {
-                self.waiter = Some(cx.waker().clone());
+                self.wait_for_orphans(cx);
                 return Poll::Pending;
             }
             return Poll::Ready(false);
@@ -261,8 +314,9 @@ impl UringReader {
     /// On single-shot rings: Ready(true) for what the stash holds; else it waits for a
     /// receive still in flight (one `poll_read` parked, or cancelled ones), since those take
     /// the socket's next bytes; else Ready(false), and the caller waits for socket readiness.
-    /// Where a task polls `poll_read` while another waits here, the later poller's waker is
-    /// the one a parked receive wakes (futures-io's `AsyncRead` serves one reader at a time).
+    /// A task waiting here and one in `poll_read` are both woken when the parked receive
+    /// completes ([`ParkedWake`]); whichever polls first takes its bytes (into the stash
+    /// from here, where the other then finds them).
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<bool> {
         let mut sh = lock(&self.shared);
         if sh.mode == Mode::Single {
@@ -339,10 +393,14 @@ impl UringReader {
             return Poll::Ready(r);
         }
         if sh.orphans > 0 {
-            sh.waiter = Some(cx.waker().clone());
+            sh.wait_for_orphans(cx);
             return Poll::Pending;
         }
-        match poll_parked(&mut sh.parked, cx, || self.submit(buf.len())) {
+        let waker = sh.parked_waker(PARKED_READER, cx);
+        let parked = poll_parked(&mut sh.parked, &mut Context::from_waker(&waker), || {
+            self.submit(buf.len())
+        });
+        match parked {
             Poll::Ready(Ok((result, op))) => Poll::Ready(sh.deliver(result, op, buf)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -410,9 +468,9 @@ fn stash_orphan(shared: &Mutex<Shared>, result: io::Result<u32>, op: Op) {
             Err(e) => sh.error = Some(e),
         }
         sh.orphans = sh.orphans.saturating_sub(1);
-        sh.waiter.take()
+        std::mem::take(&mut sh.waiters)
     };
-    if let Some(w) = waiter {
+    for w in waiter {
         w.wake();
     }
 }
