@@ -84,7 +84,9 @@ struct Waiters {
 /// timeout) must not take the other's wake-up, so a second waker joins a list instead of
 /// replacing the first (tokio keeps a list of waiters too). The first waker lives in `one`:
 /// the usual case allocates nothing. Everyone is woken at the next edge, those gone
-/// included; their wake-ups cost nothing.
+/// included; their wake-ups cost nothing. ringloop simplifies here: a waiter that gives up
+/// stays listed (its waker, and so its task's memory, held) until that edge, where tokio's
+/// intrusive list unlinks it when its future is dropped.
 #[derive(Default)]
 struct Slot {
     one: Option<Waker>,
