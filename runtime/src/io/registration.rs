@@ -73,53 +73,67 @@ pub(crate) struct ScheduledIo {
     waiters: Mutex<Waiters>,
 }
 
+/// Who wait for the descriptor: usually one task per direction (a read, or a `readable()`).
+/// But a task in `poll_read` and another in `readable()` can wait at once, and one of them
+/// giving up (a timeout) must not take the other's wake-up, so a second waker for a
+/// direction joins `more` instead of replacing the first (tokio keeps a list of waiters
+/// too). The usual case touches only the two slots and allocates nothing. Everyone is woken
+/// at the direction's next edge, those gone included; their wake-ups cost nothing.
+/// ringloop simplifies here: a waiter that gives up stays listed (its waker, and so its
+/// task's memory, held) until that edge, where tokio's intrusive list unlinks it when its
+/// future is dropped.
 #[derive(Default)]
 struct Waiters {
-    reader: Slot,
-    writer: Slot,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    more: Vec<(Direction, Waker)>,
 }
 
-/// Who wait for one direction. Usually one task (a read, or a `readable()`); but a task in
-/// `poll_read` and another in `readable()` can wait at once, and one of them giving up (a
-/// timeout) must not take the other's wake-up, so a second waker joins a list instead of
-/// replacing the first (tokio keeps a list of waiters too). The first waker lives in `one`:
-/// the usual case allocates nothing. Everyone is woken at the next edge, those gone
-/// included; their wake-ups cost nothing. ringloop simplifies here: a waiter that gives up
-/// stays listed (its waker, and so its task's memory, held) until that edge, where tokio's
-/// intrusive list unlinks it when its future is dropped.
-#[derive(Default)]
-struct Slot {
-    one: Option<Waker>,
-    more: Vec<Waker>,
-}
-
-impl Slot {
-    fn register(&mut self, waker: &Waker) {
-        match &mut self.one {
-            None => self.one = Some(waker.clone()),
+impl Waiters {
+    fn register(&mut self, dir: Direction, waker: &Waker) {
+        let slot = match dir {
+            Direction::Read => &mut self.reader,
+            Direction::Write => &mut self.writer,
+        };
+        match slot {
+            None => *slot = Some(waker.clone()),
             Some(w) if w.will_wake(waker) => {}
-            Some(_) if self.more.iter().any(|w| w.will_wake(waker)) => {}
-            Some(_) => self.more.push(waker.clone()),
+            Some(_) => self.register_more(dir, waker),
         }
     }
 
-    /// Takes every waker, to wake once the lock is released.
-    fn take(&mut self) -> (Option<Waker>, Vec<Waker>) {
-        (self.one.take(), std::mem::take(&mut self.more))
-    }
-}
-
-/// Wakes what [`Slot::take`] took.
-fn wake_all((one, more): (Option<Waker>, Vec<Waker>)) {
-    if let Some(w) = one {
-        w.wake();
-    }
-    for w in more {
-        w.wake();
+    #[cold]
+    fn register_more(&mut self, dir: Direction, waker: &Waker) {
+        if !self
+            .more
+            .iter()
+            .any(|(d, w)| *d == dir && w.will_wake(waker))
+        {
+            self.more.push((dir, waker.clone()));
+        }
     }
 }
 
 impl ScheduledIo {
+    /// Wakes the listed second waiters of the directions `bits` made ready (out of line: the
+    /// list is rarely there, and this keeps the event path small). One listed after the
+    /// edge is woken too, needlessly and harmlessly.
+    #[cold]
+    #[inline(never)]
+    fn wake_more(&self, bits: usize) {
+        let mut woken = Vec::new();
+        self.waiters.lock().more.retain(|(dir, w)| {
+            let ready = bits & dir.mask() != 0;
+            if ready {
+                woken.push(w.clone());
+            }
+            !ready
+        });
+        for w in woken {
+            w.wake();
+        }
+    }
+
     /// The reactor saw an edge: record it and wake whoever waits for it.
     pub(super) fn set_readiness(&self, readiness: Readiness) {
         let bits = readiness_bits(readiness);
@@ -136,14 +150,26 @@ impl ScheduledIo {
                 Err(actual) => cur = actual,
             }
         }
-        let (reader, writer) = {
+        let (reader, writer, more) = {
             let mut waiters = self.waiters.lock();
-            let reader = (bits & Direction::Read.mask() != 0).then(|| waiters.reader.take());
-            let writer = (bits & Direction::Write.mask() != 0).then(|| waiters.writer.take());
-            (reader, writer)
+            let reader = (bits & Direction::Read.mask() != 0)
+                .then(|| waiters.reader.take())
+                .flatten();
+            let writer = (bits & Direction::Write.mask() != 0)
+                .then(|| waiters.writer.take())
+                .flatten();
+            (reader, writer, !waiters.more.is_empty())
         };
         // Woken after the lock is released.
-        reader.into_iter().chain(writer).for_each(wake_all);
+        if let Some(w) = reader {
+            w.wake();
+        }
+        if let Some(w) = writer {
+            w.wake();
+        }
+        if more {
+            self.wake_more(bits);
+        }
     }
 }
 
@@ -186,11 +212,7 @@ impl Registration {
             return Poll::Ready(ReadyEvent { word });
         }
         let mut waiters = self.io.waiters.lock();
-        let slot = match dir {
-            Direction::Read => &mut waiters.reader,
-            Direction::Write => &mut waiters.writer,
-        };
-        slot.register(cx.waker());
+        waiters.register(dir, cx.waker());
         // An edge between the load above and storing the waker would be missed: look again
         // under the lock (set_readiness takes the waker under the same lock).
         let word = self.io.readiness.load(Ordering::Acquire);
