@@ -60,10 +60,14 @@ struct Polled {
 }
 
 fn mio_interest(i: Interest) -> mio::Interest {
-    match (i.is_readable(), i.is_writable()) {
+    let base = match (i.is_readable(), i.is_writable()) {
         (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
         (false, true) => mio::Interest::WRITABLE,
         _ => mio::Interest::READABLE,
+    };
+    match i.is_priority() {
+        true => base | mio::Interest::PRIORITY,
+        false => base,
     }
 }
 
@@ -214,6 +218,9 @@ fn readiness(e: &mio::event::Event) -> Readiness {
     }
     if e.is_error() {
         bits |= Readiness::ERROR;
+    }
+    if e.is_priority() {
+        bits |= Readiness::PRIORITY;
     }
     Readiness::from_bits(bits)
 }

@@ -36,6 +36,9 @@ impl Interest {
     pub const READABLE: Interest = Interest(1);
     /// Wake when the descriptor becomes writable (or its write side closes).
     pub const WRITABLE: Interest = Interest(2);
+    /// Also report urgent data (`EPOLLPRI`, `POLLPRI`: TCP out-of-band data pending) as
+    /// [`Readiness::is_priority`]. Added to the others, never alone.
+    pub const PRIORITY: Interest = Interest(4);
 
     /// Whether readability is asked for.
     pub fn is_readable(self) -> bool {
@@ -45,6 +48,16 @@ impl Interest {
     /// Whether writability is asked for.
     pub fn is_writable(self) -> bool {
         self.0 & 2 != 0
+    }
+
+    /// Both interests: `a | b`, usable in a `const`.
+    pub const fn add(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+
+    /// Whether urgent data is to be reported.
+    pub fn is_priority(self) -> bool {
+        self.0 & 4 != 0
     }
 }
 
@@ -57,11 +70,20 @@ impl BitOr for Interest {
 
 impl fmt::Debug for Interest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.is_readable(), self.is_writable()) {
-            (true, true) => f.write_str("READABLE | WRITABLE"),
-            (true, false) => f.write_str("READABLE"),
-            _ => f.write_str("WRITABLE"),
+        let names = [
+            (self.is_readable(), "READABLE"),
+            (self.is_writable(), "WRITABLE"),
+            (self.is_priority(), "PRIORITY"),
+        ];
+        let mut first = true;
+        for (_, name) in names.iter().filter(|(on, _)| *on) {
+            if !first {
+                f.write_str(" | ")?;
+            }
+            f.write_str(name)?;
+            first = false;
         }
+        Ok(())
     }
 }
 
@@ -78,6 +100,7 @@ impl Readiness {
     pub(crate) const READ_CLOSED: u8 = 4;
     pub(crate) const WRITE_CLOSED: u8 = 8;
     pub(crate) const ERROR: u8 = 16;
+    pub(crate) const PRIORITY: u8 = 32;
 
     pub(crate) fn from_bits(bits: u8) -> Readiness {
         Readiness(bits)
@@ -89,6 +112,9 @@ impl Readiness {
         let mut r = 0;
         if has(libc::POLLIN) || has(libc::POLLPRI) {
             r |= Self::READABLE;
+        }
+        if has(libc::POLLPRI) {
+            r |= Self::PRIORITY;
         }
         if has(libc::POLLOUT) {
             r |= Self::WRITABLE;
@@ -129,6 +155,12 @@ impl Readiness {
     pub fn is_error(self) -> bool {
         self.0 & Self::ERROR != 0
     }
+
+    /// Urgent data is pending (TCP out-of-band data; only with [`Interest::PRIORITY`]). A
+    /// TCP read stops short at the urgent mark, with bytes behind it.
+    pub fn is_priority(self) -> bool {
+        self.0 & Self::PRIORITY != 0
+    }
 }
 
 impl BitOr for Readiness {
@@ -146,6 +178,7 @@ impl fmt::Debug for Readiness {
             (Self::READ_CLOSED, "READ_CLOSED"),
             (Self::WRITE_CLOSED, "WRITE_CLOSED"),
             (Self::ERROR, "ERROR"),
+            (Self::PRIORITY, "PRIORITY"),
         ];
         let mut list = f.debug_set();
         for (bit, name) in names {
@@ -171,6 +204,9 @@ mod tests {
         let r = Readiness::from_poll_mask(m(libc::POLLHUP | libc::POLLERR));
         assert!(r.is_read_closed() && r.is_write_closed() && r.is_error());
         assert!(Readiness::from_poll_mask(m(libc::POLLOUT)).is_writable());
+        let r = Readiness::from_poll_mask(m(libc::POLLIN | libc::POLLPRI));
+        assert!(r.is_readable() && r.is_priority());
+        assert!(!Readiness::from_poll_mask(m(libc::POLLIN)).is_priority());
         assert_eq!(format!("{:?}", Readiness::from_poll_mask(0)), "{}");
     }
 
@@ -180,6 +216,9 @@ mod tests {
         assert!(both.is_readable() && both.is_writable());
         assert!(!Interest::READABLE.is_writable());
         assert_eq!(format!("{both:?}"), "READABLE | WRITABLE");
+        let all = both | Interest::PRIORITY;
+        assert!(all.is_priority() && !both.is_priority());
+        assert_eq!(format!("{all:?}"), "READABLE | WRITABLE | PRIORITY");
         assert!(Token(usize::MAX).is_reserved() && !Token(0).is_reserved());
     }
 }

@@ -95,11 +95,12 @@ fn half_close_lets_the_other_direction_finish() {
     });
 }
 
-/// Bug (b5c767b, reverted): the epoll path took a TCP read that returned fewer bytes than
-/// asked for as proof that the socket was drained (tokio's shortcut) and cleared its ready
-/// bit. A read also stops short at urgent data, with the rest queued behind it and no
-/// further edge to come: the stream stalled with "def" unread. Here: "abc", an urgent byte,
-/// "def", all queued before the first read; every ordinary byte must be read.
+/// Bug (b5c767b, reverted, then redone with the priority bit): the epoll path took a TCP
+/// read that returned fewer bytes than asked for as proof that the socket was drained
+/// (tokio's shortcut) and cleared its ready bit. A read also stops short at urgent data,
+/// with the rest queued behind it and no further edge to come: the stream stalled with
+/// "def" unread. Here: "abc", an urgent byte, "def", all queued before the first read;
+/// every ordinary byte must be read.
 #[test]
 fn a_read_stopped_short_by_urgent_data_still_gets_the_rest() {
     each(LIMIT, |config| async move {
@@ -127,6 +128,30 @@ fn a_read_stopped_short_by_urgent_data_still_gets_the_rest() {
             got.extend_from_slice(&buf[..n]);
         }
         assert_eq!(got, b"abcdef", "{config:?}");
+    });
+}
+
+/// A TCP read that returns fewer bytes than asked for has drained the socket (on epoll the
+/// ready bit is cleared then, sparing the `recv(2)` that would say `WouldBlock`): `readable()`
+/// waits for new bytes instead of returning at once, and the new bytes still wake it.
+#[test]
+fn after_a_short_read_readable_waits_for_new_bytes() {
+    each(LIMIT, |config| async move {
+        let (client, server) = net_support::tcp_pair().await;
+        server.write_all(b"0123456789").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 10, "{config:?}");
+        let early = ringloop::wait_for(client.readable(), Duration::from_millis(50)).await;
+        assert!(
+            early.is_err(),
+            "{config:?}: readable() after a read that drained the socket"
+        );
+        server.write_all(b"abcde").await.unwrap();
+        ringloop::wait_for(client.readable(), Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|_| panic!("{config:?}: new bytes did not make it readable"));
+        let n = client.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"abcde", "{config:?}");
     });
 }
 

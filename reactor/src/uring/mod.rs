@@ -178,6 +178,9 @@ fn poll_mask(i: Interest) -> u32 {
     if i.is_writable() {
         m |= libc::POLLOUT as u16 as u32;
     }
+    if i.is_priority() {
+        m |= libc::POLLPRI as u16 as u32;
+    }
     m
 }
 

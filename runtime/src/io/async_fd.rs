@@ -27,6 +27,13 @@ use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
+/// What every descriptor is registered for: both directions, and urgent data, whose
+/// readiness bit tells a TCP read that stopped short whether the socket is drained
+/// (`Registration::clear_after_short`).
+const INTEREST: Interest = Interest::READABLE
+    .add(Interest::WRITABLE)
+    .add(Interest::PRIORITY);
+
 /// A non-blocking I/O object registered with the current runtime's reactor.
 pub struct Async<T: AsRawFd> {
     // Dropped before `inner`, so the fd is deregistered before it is closed.
@@ -41,8 +48,7 @@ impl<T: AsRawFd> Async<T> {
     /// Registers `inner` for read and write readiness. `inner` must already be in
     /// non-blocking mode (a blocking fd would block the runtime thread in `read_with`).
     pub fn new(inner: T) -> io::Result<Async<T>> {
-        let registration =
-            Registration::new(inner.as_raw_fd(), Interest::READABLE | Interest::WRITABLE)?;
+        let registration = Registration::new(inner.as_raw_fd(), INTEREST)?;
         Ok(Async {
             registration: OnceLock::from(registration),
             init: Mutex::new(()),
@@ -82,10 +88,7 @@ impl<T: AsRawFd> Async<T> {
         if let Some(r) = self.registration.get() {
             return Ok(r);
         }
-        let r = Registration::new(
-            self.inner.as_raw_fd(),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let r = Registration::new(self.inner.as_raw_fd(), INTEREST)?;
         Ok(self.registration.get_or_init(|| r))
     }
 
@@ -151,6 +154,22 @@ impl<T: AsRawFd> Async<T> {
             }
         }
         result
+    }
+
+    /// [`poll_with`](Self::poll_with) for a TCP read of `len` bytes: a count below `len`
+    /// shows the socket drained (unless urgent data stopped it), so READABLE is cleared then
+    /// and the `WouldBlock` read that would follow is skipped
+    /// (`Registration::clear_after_short`).
+    pub(crate) fn poll_tcp_read(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        match self.registration() {
+            Ok(r) => r.poll_tcp_read(cx, len, || op(&self.inner)),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     /// One poll of `op` under the edge-triggered contract (for the net layer's `poll_*`

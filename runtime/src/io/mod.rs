@@ -157,5 +157,8 @@ fn readiness_bits(r: Readiness) -> usize {
     if r.is_error() {
         bits |= registration::ERROR;
     }
+    if r.is_priority() {
+        bits |= registration::PRIORITY;
+    }
     bits
 }

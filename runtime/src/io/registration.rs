@@ -21,6 +21,9 @@ pub(crate) const WRITABLE: usize = 2;
 pub(crate) const READ_CLOSED: usize = 4;
 pub(crate) const WRITE_CLOSED: usize = 8;
 pub(crate) const ERROR: usize = 16;
+/// Urgent data pending (TCP out-of-band): not a direction's readiness, only what
+/// [`Registration::clear_after_short`] must know.
+pub(crate) const PRIORITY: usize = 32;
 const BITS: usize = 0xFF;
 const TICK_ONE: usize = 0x100;
 
@@ -54,7 +57,7 @@ impl Direction {
     /// the case by registering after connecting, as ringloop now does too).
     fn clearable(self) -> usize {
         match self {
-            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Read => READABLE | READ_CLOSED | ERROR | PRIORITY,
             Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
         }
     }
@@ -241,13 +244,66 @@ impl Registration {
         );
     }
 
+    /// A TCP read returned fewer bytes than it asked for (`0 < n < len`) under the readiness
+    /// seen in `event`: the receive queue was empty when it returned, unless the read stopped
+    /// at urgent data, which the priority bit shows. Then forget READABLE (unless a newer
+    /// edge arrived since), so the next read waits for the next edge instead of spending a
+    /// `recv(2)` on the `WouldBlock` that would follow (tokio's shortcut).
+    ///
+    /// Why no edge is missed: Linux's epoll reports a new edge for every arrival of data after
+    /// that moment, and an edge is reported with the mask the socket has when it is
+    /// harvested, so urgent data that arrived before the read either raised the priority bit
+    /// in `event` or came in an edge after it (a newer tick: the compare-and-swap fails).
+    /// Only READABLE goes: a peer's last bytes and its FIN can come in one edge, and the end
+    /// of stream, which brings no further edge, must still make the next read return 0.
+    pub(crate) fn clear_after_short(&self, event: ReadyEvent) {
+        if event.word & PRIORITY != 0 {
+            return;
+        }
+        let _ = self.io.readiness.compare_exchange(
+            event.word,
+            event.word & !READABLE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
     /// Runs `f` (a non-blocking syscall) when the direction is ready, following the
     /// edge-triggered contract: on `WouldBlock`, clear and wait for the next edge.
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_then(cx, dir, f, |_, _| {})
+    }
+
+    /// [`poll_io`](Self::poll_io) for a TCP read of `len` bytes: a short count may also
+    /// clear READABLE ([`clear_after_short`](Self::clear_after_short)).
+    pub(crate) fn poll_tcp_read(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        f: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_then(cx, Direction::Read, f, |event, result| {
+            if let Ok(n) = result {
+                if 0 < *n && *n < len {
+                    self.clear_after_short(event);
+                }
+            }
+        })
+    }
+
+    /// The loop of [`poll_io`](Self::poll_io); `done` sees the readiness the final syscall
+    /// ran under, and its result.
+    fn poll_io_then<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
         mut f: impl FnMut() -> io::Result<R>,
+        done: impl FnOnce(ReadyEvent, &io::Result<R>),
     ) -> Poll<io::Result<R>> {
         loop {
             let event = match self.poll_ready(cx, dir) {
@@ -256,7 +312,10 @@ impl Registration {
             };
             match f() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(event, dir),
-                result => return Poll::Ready(result),
+                result => {
+                    done(event, &result);
+                    return Poll::Ready(result);
+                }
             }
         }
     }

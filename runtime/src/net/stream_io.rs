@@ -5,11 +5,13 @@
 //! `Write` impls work on `&T`. Every method is "try the syscall; on `WouldBlock` wait for the
 //! next edge and try again" (the edge-triggered contract is in `io/registration.rs`): an epoll
 //! wake-up is followed by reads until `WouldBlock`, because no second edge comes otherwise.
-//! This differs from tokio, which takes a read that fills less than the buffer as proof
-//! that the socket is drained and skips the last `recv(2)`: a TCP read also stops short at
-//! urgent data (`MSG_OOB`) with bytes queued behind it, and the stream would stall (test
-//! `a_read_stopped_short_by_urgent_data_still_gets_the_rest`). The price, one `recv(2)`
-//! more per message, was within the machine's noise on the tcp_echo benchmark.
+//! On TCP a read that returns fewer bytes than asked for also ends the loop: the socket was
+//! drained (tokio's shortcut, which spares one `recv(2)` per message), unless urgent data
+//! (`MSG_OOB`) stopped the read with bytes queued behind it, which the descriptor's
+//! priority readiness shows (`Registration::clear_after_short`; tokio does not look, and a
+//! stream there can stall: test `a_read_stopped_short_by_urgent_data_still_gets_the_rest`).
+//! Unix streams keep reading until `WouldBlock`: a read there also stops early where the
+//! queued data changes sender credentials or carries descriptors, with no bit to show it.
 //! The futures-io traits are implemented for the type and for `&Type`, so one task can read
 //! while another writes through a shared reference (or an `Arc`).
 //!
@@ -17,8 +19,9 @@
 //! (`uring_read.rs`, `uring_write.rs`); the type's `uring()` says which.
 
 /// Implements the stream methods and traits for `$ty`, which has a field `io: Async<$std>`.
+/// `tcp`: whether `$ty` is a TCP stream, whose reads take the short-read shortcut (above).
 macro_rules! stream_io {
-    ($ty:ident) => {
+    ($ty:ident, tcp = $tcp:literal) => {
         impl $ty {
             /// Reads into `buf`; `Ok(0)` is end of stream (the peer shut its write side).
             ///
@@ -146,6 +149,10 @@ macro_rules! stream_io {
                 use std::io::Read;
                 if let Some(uring) = self.uring() {
                     return uring.reader.poll_read(cx, buf);
+                }
+                if $tcp {
+                    let len = buf.len();
+                    return self.io.poll_tcp_read(cx, len, |mut s| s.read(buf));
                 }
                 self.io
                     .poll_with(cx, $crate::io::Direction::Read, |mut s| s.read(buf))

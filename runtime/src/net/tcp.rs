@@ -196,7 +196,7 @@ pub struct TcpStream {
     uring: Option<UringStream>,
 }
 
-stream_io!(TcpStream);
+stream_io!(TcpStream, tcp = true);
 
 impl TcpStream {
     /// Connects to the first address of `addr` that accepts (host names are resolved off the

@@ -129,7 +129,7 @@ pub struct UnixStream {
     uring: Option<UringStream>,
 }
 
-stream_io!(UnixStream);
+stream_io!(UnixStream, tcp = false);
 
 impl UnixStream {
     fn uring(&self) -> Option<&UringStream> {
