@@ -31,6 +31,13 @@ pub(crate) use ops::{
 };
 pub(crate) use registration::{Direction, Registration};
 
+/// Adds `waker` to a list of waiters unless a waker that wakes the same task is there.
+pub(crate) fn add_waker(list: &mut Vec<std::task::Waker>, waker: &std::task::Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
+}
+
 use parking_lot::Mutex;
 use ringloop_reactor::{Event, Readiness, Token};
 use std::io;

@@ -470,9 +470,7 @@ impl MultiOp {
         if st.ended {
             return Poll::Ready(None);
         }
-        if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            st.waiters.push(cx.waker().clone());
-        }
+        super::add_waker(&mut st.waiters, cx.waker());
         Poll::Pending
     }
 

@@ -100,9 +100,7 @@ impl Shared {
         if self.orphans == 0 {
             return false;
         }
-        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            self.waiters.push(cx.waker().clone());
-        }
+        crate::io::add_waker(&mut self.waiters, cx.waker());
         true
     }
 }

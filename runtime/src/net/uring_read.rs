@@ -118,6 +118,12 @@ impl ParkedWake {
             other => *other = Some(waker.clone()),
         }
     }
+
+    /// Registers `cx`'s waker in `slot` and returns the waker to poll the parked receive with.
+    fn waker(self: &Arc<Self>, slot: usize, cx: &Context<'_>) -> Waker {
+        self.register(slot, cx.waker());
+        Waker::from(self.clone())
+    }
 }
 
 impl std::task::Wake for ParkedWake {
@@ -137,15 +143,7 @@ impl std::task::Wake for ParkedWake {
 impl Shared {
     /// Waits (with `cx`) for the cancelled receives in flight to land.
     fn wait_for_orphans(&mut self, cx: &Context<'_>) {
-        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            self.waiters.push(cx.waker().clone());
-        }
-    }
-
-    /// Registers `cx`'s waker in `slot` and returns the waker to poll the parked receive with.
-    fn parked_waker(&self, slot: usize, cx: &Context<'_>) -> Waker {
-        self.parked_wake.register(slot, cx.waker());
-        Waker::from(self.parked_wake.clone())
+        crate::io::add_waker(&mut self.waiters, cx.waker());
     }
 
     /// Answers from the stash (or the recorded end of stream / error), if it can.
@@ -196,8 +194,7 @@ impl Shared {
                 return Poll::Ready(true);
             }
             if let Some(parked) = self.parked.as_mut() {
-                self.parked_wake.register(PARKED_READABLE, cx.waker());
-                let waker = Waker::from(self.parked_wake.clone());
+                let waker = self.parked_wake.waker(PARKED_READABLE, cx);
                 let done = Pin::new(parked).poll(&mut Context::from_waker(&waker));
                 let (result, op) = std::task::ready!(done);
                 self.parked = None;
@@ -396,7 +393,7 @@ impl UringReader {
             sh.wait_for_orphans(cx);
             return Poll::Pending;
         }
-        let waker = sh.parked_waker(PARKED_READER, cx);
+        let waker = sh.parked_wake.waker(PARKED_READER, cx);
         let parked = poll_parked(&mut sh.parked, &mut Context::from_waker(&waker), || {
             self.submit(buf.len())
         });

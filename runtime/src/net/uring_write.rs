@@ -101,9 +101,7 @@ impl Shared {
     }
 
     fn wait(&mut self, cx: &Context<'_>) {
-        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            self.waiters.push(cx.waker().clone());
-        }
+        crate::io::add_waker(&mut self.waiters, cx.waker());
     }
 
     fn take_waiters(&mut self) -> Vec<Waker> {

@@ -238,9 +238,7 @@ impl WriteQueue {
         if !st.paused {
             return Poll::Ready(Ok(()));
         }
-        if !st.drainers.iter().any(|w| w.will_wake(cx.waker())) {
-            st.drainers.push(cx.waker().clone());
-        }
+        crate::io::add_waker(&mut st.drainers, cx.waker());
         Poll::Pending
     }
 
